@@ -1,0 +1,1 @@
+"""Family-and-friends photo-removal coordinator."""

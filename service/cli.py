@@ -1,0 +1,104 @@
+"""The `photo-removal` command line: thin parsing around the stages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photo-removal",
+        description="Family-and-friends photo-removal coordinator.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web app and JSON API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    scan = commands.add_parser("scan", help="scan photos for enrolled people (no database needed)")
+    scan.add_argument(
+        "--reference",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="reference photos: directly in DIR (one person) or a subfolder each",
+    )
+    scan.add_argument(
+        "--photos",
+        required=True,
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="folders, photos or export archives (.zip, .tar, .tar.gz)",
+    )
+    scan.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the number of cores)",
+    )
+    scan.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    return parser
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from service.scan_command import ScanRefused, run_scan
+
+    try:
+        report = run_scan(args.reference, args.photos, args.workers)
+    except ScanRefused as e:
+        print(f"photo-removal scan: {e}", file=sys.stderr)
+        return 2
+    document = report.as_json()
+    if args.json:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for match in document["matches"]:
+        print(f"{match['photo']}\t{match['person']}\t{match['band']}\t{match['distance']:.3f}")
+    for error in document["errors"]:
+        print(f"{error['photo']}\terror: {error['error']}", file=sys.stderr)
+    print(
+        f"{document['photos_scanned']} of {document['photos_seen']} photos scanned, "
+        f"{document['faces_found']} faces, {len(document['matches'])} matches "
+        f"in {document['elapsed_s']:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"scan": _scan, "serve": _serve}
+    return handlers[args.command](args)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
