@@ -1,1 +1,1 @@
-"""The face engine: safe image decoding, detection, encoding and matching; knows nothing of the web or the database."""
+"""The face engine: safe decoding, detection, encoding, matching; no database, no web."""

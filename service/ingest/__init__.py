@@ -1,1 +1,1 @@
-"""Reading photos out of exports, folders and public profiles; knows nothing of the web or the database."""
+"""Reading photos out of exports, folders and public profiles; no database, no web."""

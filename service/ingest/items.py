@@ -12,8 +12,20 @@ Platform = Literal[
 ]
 
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp",
-     ".tif", ".tiff"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".heic",
+        ".heif",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+    }
 )
 
 

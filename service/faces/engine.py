@@ -1,0 +1,103 @@
+"""Face detection and encoding on dlib: one detection pass at the scale small faces need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dlib
+import numpy as np
+from PIL import Image
+
+from service.faces.images import DecodedPhoto, decode_photo
+from service.faces.modelfiles import ModelFiles
+
+# dlib's HOG detector looks through an 80x80 window, so the smallest face it finds is ~80 px at
+# the scale it runs on. The face_recognition CLI shrinks photos to 1600 px and upsamples twice,
+# finding faces down to ~40 px at 1600 (about 100 px in a 12-megapixel photo). We keep that reach
+# but pay for it once: decode at >= 1600 px (JPEG draft), then detect on a greyscale copy scaled
+# to twice the information scale. Greyscale HOG costs ~2/3 of colour HOG and finds the same faces.
+INFORMATION_SIDE = 1600
+DETECTION_UPSCALE = 2.0
+REFERENCE_JITTERS = 10
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face. `box` is (top, right, bottom, left) in the original upright photo."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    encoding: np.ndarray
+
+
+class NotOneFace(ValueError):
+    """A reference photo must show exactly one face."""
+
+
+class FaceEngine:
+    """Detects and encodes faces. Load once per process: the models take ~0.5 s and 100 MB."""
+
+    def __init__(self, models: ModelFiles, *, min_score: float) -> None:
+        self._detector = dlib.get_frontal_face_detector()
+        self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
+        self._encoder = dlib.face_recognition_model_v1(str(models.face_encoder))
+        self.min_score = min_score
+
+    def faces(self, photo: DecodedPhoto, *, jitters: int = 1) -> list[Face]:
+        """Every face in `photo` above the detector score floor, with its 128-d encoding."""
+        found = []
+        for rect, score in self._detect(photo.rgb):
+            shape = self._landmarks(photo.rgb, rect)
+            encoding = np.asarray(
+                self._encoder.compute_face_descriptor(photo.rgb, shape, jitters), dtype=np.float64
+            )
+            found.append(Face(box=_original_box(rect, photo), score=score, encoding=encoding))
+        return found
+
+    def scan_bytes(self, data: bytes, *, jitters: int = 1) -> tuple[DecodedPhoto, list[Face]]:
+        photo = decode_photo(data, max_side=INFORMATION_SIDE)
+        return photo, self.faces(photo, jitters=jitters)
+
+    def reference(self, data: bytes) -> tuple[DecodedPhoto, Face]:
+        """The one face of a reference photo, encoded with jitter for a steadier encoding."""
+        photo = decode_photo(data, max_side=INFORMATION_SIDE)
+        faces = self.faces(photo, jitters=REFERENCE_JITTERS)
+        if not faces:
+            raise NotOneFace("no face was found in this photo")
+        if len(faces) > 1:
+            raise NotOneFace(f"this photo shows {len(faces)} faces; use one showing only you")
+        return photo, faces[0]
+
+    def _detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
+        height, width = rgb.shape[:2]
+        factor = DETECTION_UPSCALE * min(1.0, INFORMATION_SIDE / max(width, height))
+        # A photo smaller than the information scale is upsampled by the full factor, as the CLI
+        # does; a larger decoded photo is brought to the same detection size.
+        grey = Image.fromarray(rgb).convert("L")
+        size = (round(width * factor), round(height * factor))
+        if size != grey.size:
+            grey = grey.resize(size, Image.Resampling.BILINEAR)
+        rects, scores, _ = self._detector.run(np.asarray(grey), 0, self.min_score)
+        kept = []
+        for rect, score in zip(rects, scores, strict=True):
+            kept.append((_scaled_rect(rect, 1 / factor, width, height), float(score)))
+        return kept
+
+
+def _scaled_rect(rect: dlib.rectangle, factor: float, width: int, height: int) -> dlib.rectangle:
+    return dlib.rectangle(
+        max(0, round(rect.left() * factor)),
+        max(0, round(rect.top() * factor)),
+        min(width - 1, round(rect.right() * factor)),
+        min(height - 1, round(rect.bottom() * factor)),
+    )
+
+
+def _original_box(rect: dlib.rectangle, photo: DecodedPhoto) -> tuple[int, int, int, int]:
+    s = 1 / photo.scale
+    return (
+        round(rect.top() * s),
+        round(rect.right() * s),
+        round(rect.bottom() * s),
+        round(rect.left() * s),
+    )

