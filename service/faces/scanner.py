@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +23,7 @@ from service.faces.engine import FaceEngine
 from service.faces.images import UnreadablePhoto
 from service.faces.matching import Band, Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
+from service.faces.thumbnails import photo_thumbnail
 from service.ingest.archives import PhotoReadError
 from service.ingest.items import PhotoItem
 
@@ -40,6 +42,8 @@ class PhotoScan:
     faces_found: int = 0
     matches: tuple[MatchedFace, ...] = ()
     error: str | None = None
+    thumbnail: bytes | None = None  # only for a photo with matches, when asked for
+    thumbnail_scale: float = 1.0
 
 
 # --- the worker side: one engine per process -------------------------------------------------
@@ -53,11 +57,11 @@ def _start_worker(models: ModelFiles, gallery: Gallery, thresholds: Thresholds) 
     _worker = (engine, gallery, thresholds)
 
 
-def _scan_photo(data: bytes) -> PhotoScan:
+def _scan_photo(data: bytes, thumbnails: bool) -> PhotoScan:
     assert _worker is not None, "worker not started"
     engine, gallery, thresholds = _worker
     try:
-        _, faces = engine.scan_bytes(data)
+        photo, faces = engine.scan_bytes(data)
     except UnreadablePhoto as e:
         return PhotoScan(error=str(e))
     encodings = np.array([face.encoding for face in faces])
@@ -66,7 +70,10 @@ def _scan_photo(data: bytes) -> PhotoScan:
         for face, m in zip(faces, gallery.match(encodings, thresholds), strict=True)
         if m is not None
     )
-    return PhotoScan(faces_found=len(faces), matches=matched)
+    if not (thumbnails and matched):
+        return PhotoScan(faces_found=len(faces), matches=matched)
+    thumbnail, scale = photo_thumbnail(photo)
+    return PhotoScan(len(faces), matched, thumbnail=thumbnail, thumbnail_scale=scale)
 
 
 class _InlineExecutor(Executor):
@@ -94,10 +101,12 @@ class Scanner:
         *,
         workers: int | None = None,
         models: ModelFiles | None = None,
+        thumbnails: bool = False,
     ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._init_args = (models or verified_model_files(), gallery, thresholds)
         self._executor: Executor | None = None
+        self.thumbnails = thumbnails
         self.photos_distinct = 0  # photos actually decoded: byte-identical copies count once
 
     def __enter__(self) -> Scanner:
@@ -122,48 +131,53 @@ class Scanner:
         )
 
     def scan(self, items: Iterable[PhotoItem]) -> Iterator[tuple[PhotoItem, PhotoScan]]:
-        """Yield every item with its result, in completion order."""
+        """Yield every item with its result, in the order the items came.
+
+        Keeping the order costs little (at most 2 photos per worker are in flight) and lets a
+        caller record "the first N photos are done" as a resume point.
+        """
         assert self._executor is not None, "use Scanner as a context manager"
         done: dict[bytes, PhotoScan] = {}
-        waiting: dict[bytes, list[PhotoItem]] = {}
-        in_flight: dict[Future[PhotoScan], bytes] = {}
+        in_flight: dict[bytes, Future[PhotoScan]] = {}
+        queue: deque[tuple[PhotoItem, bytes | PhotoScan]] = deque()
         for item in items:
-            try:
-                data = item.read()
-            except (PhotoReadError, OSError) as e:
-                yield item, PhotoScan(error=str(e) or "the photo could not be read")
-                continue
-            digest = hashlib.blake2b(data, digest_size=16).digest()
-            if digest in done:
-                yield item, done[digest]
-            elif digest in waiting:
-                waiting[digest].append(item)
-            else:
-                waiting[digest] = [item]
-                self.photos_distinct += 1
-                in_flight[self._executor.submit(_scan_photo, data)] = digest
-                del data
-                while len(in_flight) >= 2 * self.workers:
-                    yield from self._collect(in_flight, waiting, done, block=True)
-            yield from self._collect(in_flight, waiting, done, block=False)
+            queue.append((item, self._submit(item, done, in_flight)))
+            while len(in_flight) >= 2 * self.workers:
+                wait(in_flight.values(), return_when=FIRST_COMPLETED)
+                self._settle(in_flight, done)
+            self._settle(in_flight, done)
+            yield from _ready(queue, done)
         while in_flight:
-            yield from self._collect(in_flight, waiting, done, block=True)
+            wait(in_flight.values(), return_when=FIRST_COMPLETED)
+            self._settle(in_flight, done)
+            yield from _ready(queue, done)
+        yield from _ready(queue, done)
 
-    def _collect(
+    def _submit(
         self,
-        in_flight: dict[Future[PhotoScan], bytes],
-        waiting: dict[bytes, list[PhotoItem]],
+        item: PhotoItem,
         done: dict[bytes, PhotoScan],
-        *,
-        block: bool,
-    ) -> Iterator[tuple[PhotoItem, PhotoScan]]:
-        finished, _ = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        for future in finished:
-            digest = in_flight.pop(future)
-            result = self._result(future)
-            done[digest] = result
-            for item in waiting.pop(digest):
-                yield item, result
+        in_flight: dict[bytes, Future[PhotoScan]],
+    ) -> bytes | PhotoScan:
+        """Start scanning the item's bytes unless the same bytes were seen; return its digest."""
+        try:
+            data = item.read()
+        except (PhotoReadError, OSError) as e:
+            return PhotoScan(error=str(e) or "the photo could not be read")
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if digest not in done and digest not in in_flight:
+            assert self._executor is not None
+            self.photos_distinct += 1
+            in_flight[digest] = self._executor.submit(_scan_photo, data, self.thumbnails)
+        return digest
+
+    def _settle(
+        self, in_flight: dict[bytes, Future[PhotoScan]], done: dict[bytes, PhotoScan]
+    ) -> None:
+        for digest, future in list(in_flight.items()):
+            if future.done():
+                del in_flight[digest]
+                done[digest] = self._result(future)
 
     def _result(self, future: Future[PhotoScan]) -> PhotoScan:
         try:
@@ -176,3 +190,19 @@ class Scanner:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
             return PhotoScan(error="the photo could not be processed")
+
+
+def _ready(
+    queue: deque[tuple[PhotoItem, bytes | PhotoScan]], done: dict[bytes, PhotoScan]
+) -> Iterator[tuple[PhotoItem, PhotoScan]]:
+    """Pop the items at the head of the queue whose results are known."""
+    while queue:
+        item, pending = queue[0]
+        if isinstance(pending, PhotoScan):
+            result = pending
+        elif pending in done:
+            result = done[pending]
+        else:
+            return
+        queue.popleft()
+        yield item, result

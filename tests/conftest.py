@@ -1,0 +1,56 @@
+"""Shared fixtures: the real face photos of ../shared/faces and one loaded face engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+FACES = PROJECT.parent / "shared" / "faces"
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES / "dev").is_dir():
+        message = f"the real face photos are missing: expected them in {FACES}"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must never go green by skipping every face test
+        pytest.skip(message)
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def engine():  # type: ignore[no-untyped-def]
+    from service.faces.engine import FaceEngine
+    from service.faces.matching import Thresholds
+    from service.faces.modelfiles import verified_model_files
+
+    return FaceEngine(verified_model_files(), min_score=Thresholds.load().detector_min_score)
+
+
+@pytest.fixture(scope="session")
+def thresholds():  # type: ignore[no-untyped-def]
+    from service.faces.matching import Thresholds
+
+    return Thresholds.load()
+
+
+@pytest.fixture(scope="session")
+def gallery(engine, faces_dir):  # type: ignore[no-untyped-def]
+    """obama, biden and kit_harington enrolled from one reference photo each."""
+    from service.faces.matching import Gallery
+
+    refs = {
+        "obama": faces_dir / "dev/obama/obama.jpg",
+        "biden": faces_dir / "dev/biden/biden.jpg",
+        "kit_harington": faces_dir / "dev/kit_harington/john1.jpeg",
+    }
+    return Gallery(
+        {
+            name: np.array([engine.reference(path.read_bytes())[1].encoding])
+            for name, path in refs.items()
+        }
+    )

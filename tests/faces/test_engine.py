@@ -1,0 +1,128 @@
+"""Detection, encoding and matching on real photos."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.faces.engine import NotOneFace
+from service.faces.matching import Gallery, Thresholds
+
+# Faces annotated in dlib's examples/faces/training.xml for these PASCAL VOC party snapshots.
+ANNOTATED_FACES = {
+    "2007_007763.jpg": 7,  # 37-45 px faces
+    "2008_002079.jpg": 6,
+    "2008_001009.jpg": 2,
+    "2008_001322.jpg": 3,
+}
+
+
+def test_it_imports_face_recognition_for_real() -> None:
+    # With setuptools >= 81, `import face_recognition` prints a hint and quit()s with status 0;
+    # only the line printed after the import proves it really loaded.
+    code = "import face_recognition; print('loaded', face_recognition.face_distance.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "loaded face_distance"
+
+
+def test_it_encodes_a_real_face(engine, faces_dir: Path) -> None:
+    _, face = engine.reference((faces_dir / "dev/obama/obama.jpg").read_bytes())
+    assert face.encoding.shape == (128,)
+    assert 0.5 < np.linalg.norm(face.encoding) < 2.0
+    _, same = engine.reference((faces_dir / "dev/obama/obama2.jpg").read_bytes())
+    _, other = engine.reference((faces_dir / "dev/biden/biden.jpg").read_bytes())
+    assert np.linalg.norm(face.encoding - same.encoding) < 0.5
+    assert np.linalg.norm(face.encoding - other.encoding) > 0.6
+
+
+@pytest.mark.parametrize(("name", "count"), ANNOTATED_FACES.items())
+def test_it_finds_every_small_face_of_a_party_snapshot(
+    engine, faces_dir: Path, name: str, count: int
+) -> None:
+    _, faces = engine.scan_bytes((faces_dir / "dev/_dlib_voc_snapshots" / name).read_bytes())
+    assert len(faces) == count
+
+
+def test_it_finds_no_face_among_dogs(engine, faces_dir: Path) -> None:
+    _, faces = engine.scan_bytes((faces_dir / "dev/_no_human_faces/dogs.jpg").read_bytes())
+    assert faces == []
+
+
+def test_it_finds_each_bald_guy(engine, faces_dir: Path) -> None:
+    _, faces = engine.scan_bytes((faces_dir / "dev/_dlib_bald_guys/bald_guys.jpg").read_bytes())
+    assert len(faces) == 24
+
+
+def test_it_finds_a_small_face_in_a_12_megapixel_photo(
+    engine, gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    source = Image.open(faces_dir / "dev/obama/obama-480p.jpg")  # face ~108 px across
+    canvas = Image.new("RGB", (4000, 3000), (96, 110, 80))
+    canvas.paste(source, (2500, 1900))
+    data = BytesIO()
+    canvas.save(data, "JPEG", quality=90)
+    photo, faces = engine.scan_bytes(data.getvalue())
+    assert photo.scale == 0.5  # decoded at half scale, detected at the scale small faces need
+    [face] = faces
+    top, right, bottom, left = face.box
+    assert 2500 < left < right < 2500 + source.width and 1900 < top < bottom < 1900 + source.height
+    assert 80 <= right - left <= 140
+    [match] = gallery.match(np.array([face.encoding]), thresholds)
+    assert match is not None and match.person == "obama"
+
+
+def test_it_assigns_each_face_to_its_nearest_person(
+    engine, gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    _, faces = engine.scan_bytes((faces_dir / "dev/_multi/obama_and_biden.jpg").read_bytes())
+    matches = gallery.match(np.array([f.encoding for f in faces]), thresholds)
+    people = sorted(m.person for m in matches if m is not None)
+    assert people == ["biden", "obama"]
+
+
+def test_it_leaves_strangers_unmatched(
+    engine, gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    _, faces = engine.scan_bytes((faces_dir / "dev-bbt/_group_unlabeled/bbt4.jpg").read_bytes())
+    assert len(faces) >= 5
+    assert gallery.match(np.array([f.encoding for f in faces]), thresholds) == [None] * len(faces)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("dev/_no_human_faces/dogs.jpg", "no face"), ("dev/_multi/kit_with_rose.jpg", "2 faces")],
+)
+def test_it_refuses_a_reference_without_exactly_one_face(
+    engine, faces_dir: Path, path: str, message: str
+) -> None:
+    with pytest.raises(NotOneFace, match=message):
+        engine.reference((faces_dir / path).read_bytes())
+
+
+def test_it_bands_distances_by_the_calibrated_thresholds() -> None:
+    thresholds = Thresholds(strong=0.5, possible=0.6, detector_min_score=0.0)
+    assert [thresholds.band(d) for d in (0.3, 0.5, 0.55, 0.6, 0.61)] == [
+        "strong",
+        "strong",
+        "possible",
+        "possible",
+        None,
+    ]
+
+
+def test_it_compares_with_every_reference_of_every_person() -> None:
+    gallery = Gallery(
+        {
+            "ann": np.array([[0.0] * 128, [1.0] + [0.0] * 127]),
+            "bea": np.array([[0.0] * 127 + [0.9]]),
+        }
+    )
+    probe = np.array([[0.95] + [0.0] * 127, [0.0] * 127 + [0.8]])
+    assert [(n, round(d, 2)) for n, d in gallery.nearest(probe)] == [("ann", 0.05), ("bea", 0.1)]

@@ -1,0 +1,81 @@
+"""The scanner: worker pool, byte-identical photos scanned once, bystanders never kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.faces.matching import Gallery, Thresholds
+from service.faces.scanner import Scanner
+from service.ingest.items import PhotoItem
+
+
+def item(key: str, data: bytes) -> PhotoItem:
+    return PhotoItem(key=key, read=lambda: data)
+
+
+def photos(faces_dir: Path) -> list[PhotoItem]:
+    obama = (faces_dir / "dev/obama/obama-480p.jpg").read_bytes()
+    return [
+        item("a/obama.jpg", obama),
+        item("b/copy-of-obama.jpg", obama),
+        item("strangers.jpg", (faces_dir / "dev-bbt/_group_unlabeled/bbt3.jpg").read_bytes()),
+        item("broken.jpg", b"\xff\xd8\xff\xe0 not really"),
+    ]
+
+
+def scan(gallery: Gallery, thresholds: Thresholds, items: list[PhotoItem], workers: int) -> dict:
+    with Scanner(gallery, thresholds, workers=workers) as scanner:
+        results = {i.key: r for i, r in scanner.scan(items)}
+        return {"results": results, "distinct": scanner.photos_distinct}
+
+
+def test_it_scans_byte_identical_photos_once_and_reports_both(
+    gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    outcome = scan(gallery, thresholds, photos(faces_dir), workers=1)
+    results = outcome["results"]
+    assert outcome["distinct"] == 3
+    assert results["a/obama.jpg"] is results["b/copy-of-obama.jpg"]
+    assert [m.person for m in results["a/obama.jpg"].matches] == ["obama"]
+
+
+def test_it_reports_a_broken_photo_and_goes_on(
+    gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    results = scan(gallery, thresholds, photos(faces_dir), workers=1)["results"]
+    assert results["broken.jpg"].error
+    assert results["strangers.jpg"].error is None
+
+
+def test_it_keeps_no_trace_of_bystanders(
+    gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    strangers = scan(gallery, thresholds, photos(faces_dir), workers=1)["results"]["strangers.jpg"]
+    assert strangers.faces_found >= 5
+    assert strangers.matches == ()  # their encodings stayed inside the worker
+
+
+def test_it_gives_the_same_results_with_a_pool_of_workers(
+    gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    alone = scan(gallery, thresholds, photos(faces_dir), workers=1)["results"]
+    pooled = scan(gallery, thresholds, photos(faces_dir), workers=2)["results"]
+    assert pooled.keys() == alone.keys()
+    for key, result in alone.items():
+        assert pooled[key].faces_found == result.faces_found
+        assert [(m.person, m.box) for m in pooled[key].matches] == [
+            (m.person, m.box) for m in result.matches
+        ]
+        assert bool(pooled[key].error) == bool(result.error)
+
+
+def test_it_yields_results_in_the_order_photos_came(
+    gallery: Gallery, thresholds: Thresholds, faces_dir: Path
+) -> None:
+    # The web service records "the first N photos are done" to resume a killed scan.
+    big = (faces_dir / "dev/_dlib_bald_guys/bald_guys.jpg").read_bytes()
+    small = (faces_dir / "dev/obama/obama-240p.jpg").read_bytes()
+    items = [item(f"{n:02}.jpg", big if n % 3 == 0 else small + bytes([n])) for n in range(9)]
+    with Scanner(gallery, thresholds, workers=2) as scanner:
+        keys = [i.key for i, _ in scanner.scan(items)]
+    assert keys == [i.key for i in items]
