@@ -1,28 +1,79 @@
-"""The web application factory."""
+"""The web application factory: settings in, a FastAPI app out (with the job consumer inside
+when the queue is the embedded SQLite one)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
-PLACEHOLDER = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Photo removal</title></head>
-<body><main><h1>Photo removal</h1>
-<p>The service is running. Sign-up and invitations arrive with the web service.</p>
-<p>Scan a folder or export from the command line: <code>photo-removal scan --help</code>.</p>
-</main></body></html>"""
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from service.config import Settings
+from service.db import make_engine, migrate
+from service.jobs import Jobs
+from service.routes import api_friend, api_owner, pages_friend, pages_owner
+from service.routes.deps import Services
+from service.routes.pages import LoginRequired
+from service.secrets_box import SecretBox
+
+WEB = Path(__file__).resolve().parents[1] / "web"
+log = logging.getLogger(__name__)
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="photo-removal", version="0.1.0")
+def build_services(settings: Settings) -> Services:
+    settings = settings.prepared()
+    db = make_engine(settings.sqlalchemy_url)
+    templates = Jinja2Templates(directory=WEB / "templates")
+    return Services(
+        settings=settings,
+        db=db,
+        jobs=Jobs(settings, db),
+        box=SecretBox(settings.secret_key),
+        templates=templates,
+    )
 
-    @app.get("/", response_class=HTMLResponse)
-    def home() -> str:
-        return PLACEHOLDER
 
-    @app.get("/healthz")
+def create_app(settings: Settings | None = None, *, consume: bool | None = None) -> FastAPI:
+    """`consume`: run the job consumer in this process (default: when the queue is embedded)."""
+    services = build_services(settings or Settings())
+    migrate(services.db)
+    run_consumer = services.jobs.embedded if consume is None else consume
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        consumer = services.jobs.consumer(services.settings.queue_workers) if run_consumer else None
+        if consumer is not None:
+            services.jobs.recover_scans()
+            consumer.start()
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+            services.db.dispose()
+
+    app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    for module in (api_owner, api_friend, pages_owner, pages_friend):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "something went wrong on our side"}, status_code=500)
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app and JSON API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    worker = commands.add_parser("worker", help="run a job consumer only (extra machines)")
+    worker.add_argument("--workers", type=_positive, default=None,
+                        help="face-engine processes per scan (default: the number of cores)")
+
+    commands.add_parser("migrate", help="bring the database schema up to date")
 
     scan = commands.add_parser("scan", help="scan photos for enrolled people (no database needed)")
     scan.add_argument(
@@ -85,13 +92,42 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.app import build_services
+    from service.config import Settings
+    from service.db import migrate
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings()
+    if args.workers:
+        settings = settings.model_copy(update={"scan_workers": args.workers})
+    services = build_services(settings)
+    migrate(services.db)
+    services.jobs.recover_scans()
+    # Huey's own consumer loop: SIGINT stops after the running job, SIGTERM at once (a scan
+    # stopped mid-way resumes from its last checkpoint on another worker).
+    services.jobs.consumer(settings.queue_workers, signals=True).run()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service.app import build_services
+    from service.config import Settings
+    from service.db import migrate
+
+    migrate(build_services(Settings()).db)
+    print("the database schema is up to date", file=sys.stderr)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"scan": _scan, "serve": _serve}
+    handlers = {"scan": _scan, "serve": _serve, "worker": _worker, "migrate": _migrate}
     return handlers[args.command](args)
 
 

@@ -54,3 +54,44 @@ def gallery(engine, faces_dir):  # type: ignore[no-untyped-def]
             for name, path in refs.items()
         }
     )
+
+
+# --- the web service: settings per database backend, people, an app ---------------------------
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("PHOTO_REMOVAL_TEST_DATABASE_URL") else [])
+QUEUES = ["sqlite"] + (["redis"] if os.environ.get("PHOTO_REMOVAL_TEST_QUEUE_URL") else [])
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _reset_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def make_settings(tmp_path: Path, database: str = "sqlite", queue: str = "sqlite", **extra):  # type: ignore[no-untyped-def]
+    from service.config import Settings
+
+    values: dict = {"data_dir": tmp_path / "data", "secret_key": "test-" + "k" * 40,
+                    "scan_workers": 1, "base_url": "http://testserver"}
+    if database == "postgresql":
+        values["database_url"] = os.environ["PHOTO_REMOVAL_TEST_DATABASE_URL"]
+        _reset_postgres(values["database_url"])
+    if queue == "redis":
+        values["queue_url"] = os.environ["PHOTO_REMOVAL_TEST_QUEUE_URL"]
+        _reset_redis(values["queue_url"])
+    values.update(extra)
+    return Settings(**values)
+
+
+@pytest.fixture(params=DATABASES)
+def settings(request, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return make_settings(tmp_path, database=request.param)

@@ -1,0 +1,142 @@
+"""Invitations and consent: the friend's token is their only key, to their own things only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from service.audit import record
+from service.config import Settings
+from service.notify.mail import compose
+from service.secrets_box import SecretBox
+from service.security import new_token, token_hash
+from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
+
+# Bump when the consent text in web/templates/invite.html changes: consent is to a version.
+CONSENT_VERSION = "2026-11-27"
+
+
+class InviteError(ValueError):
+    """The invitation cannot be made; the message says why."""
+
+
+def invite(
+    session: Session, settings: Settings, box: SecretBox, owner: Owner, name: str, email: str
+) -> tuple[Friend, str, OutgoingMail | None]:
+    """Create the friend and their invitation mail; returns the raw token (shown once)."""
+    from service.accounts import AccountError, normalise_email
+
+    if not name.strip():
+        raise InviteError("please enter your friend's name")
+    try:
+        email = normalise_email(email)
+    except AccountError as e:
+        raise InviteError(str(e)) from None
+    assert owner.id is not None
+    token = new_token()
+    friend = Friend(
+        owner_id=owner.id,
+        name=name.strip()[:200],
+        email=email,
+        token_hash=token_hash(token),
+        sealed_token=box.seal_bytes(token.encode()),
+        expires_at=utcnow() + timedelta(days=settings.invite_valid_days),
+    )
+    session.add(friend)
+    session.flush()
+    mail = compose(
+        session,
+        kind="invitation",
+        key=f"invitation:{friend.id}",
+        to=email,
+        owner_id=owner.id,
+        friend_id=friend.id,
+        context={
+            "owner_name": owner.name,
+            "friend_name": friend.name,
+            "invite_url": invite_url(settings, token),
+            "expires_on": friend.expires_at.strftime("%-d %B %Y"),
+        },
+    )
+    record(session, owner.id, "owner", "friend_invited", friend_id=friend.id)
+    return friend, token, mail
+
+
+def invite_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/invite/{token}"
+
+
+def token_of(box: SecretBox, friend: Friend) -> str:
+    return box.open_bytes(friend.sealed_token).decode()
+
+
+def friend_for_token(session: Session, token: str) -> Friend | None:
+    """The friend holding this token, or None when it is unknown or expired."""
+    friend = session.exec(select(Friend).where(Friend.token_hash == token_hash(token))).first()
+    if friend is None or friend.expires_at <= utcnow():
+        return None
+    return friend
+
+
+def consent(session: Session, friend: Friend, accept: bool) -> list[str]:
+    """Record the friend's answer; declining purges their data. Returns files to delete."""
+    actor = f"friend:{friend.id}"
+    if accept:
+        friend.status, friend.consented_at = "accepted", utcnow()
+        friend.consent_version = CONSENT_VERSION
+        session.add(friend)
+        record(session, friend.owner_id, actor, "consent_given", version=CONSENT_VERSION)
+        return []
+    was_accepted = friend.status == "accepted"
+    friend.status = "withdrawn" if was_accepted else "declined"
+    friend.consented_at = None
+    session.add(friend)
+    record(session, friend.owner_id, actor, "consent_withdrawn" if was_accepted else "declined")
+    return purge(session, friend)
+
+
+def purge(session: Session, friend: Friend) -> list[str]:
+    """Remove the friend's sources, scans and matches; returns upload files to delete."""
+    uploads = [
+        p
+        for p in session.exec(select(Source.upload_path).where(Source.friend_id == friend.id)).all()
+        if p
+    ]
+    for table in (Match, Scan, Source):
+        session.execute(delete(table).where(col(table.friend_id) == friend.id))
+    return uploads
+
+
+def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int]]:
+    """Each friend with their number of matches and of open (unanswered, confirmed) items."""
+    friends = session.exec(
+        select(Friend).where(Friend.owner_id == owner.id).order_by(col(Friend.id))
+    ).all()
+    counts = dict(
+        session.exec(
+            select(Match.friend_id, func.count())
+            .where(Match.owner_id == owner.id)
+            .group_by(col(Match.friend_id))
+        ).all()
+    )
+    open_items = dict(
+        session.exec(
+            select(Match.friend_id, func.count())
+            .where(Match.owner_id == owner.id, Match.review == "confirmed", Match.status == "open")
+            .group_by(col(Match.friend_id))
+        ).all()
+    )
+    return [(f, counts.get(f.id or 0, 0), open_items.get(f.id or 0, 0)) for f in friends]
+
+
+def friend_of(session: Session, owner: Owner, friend_id: int) -> Friend | None:
+    friend = session.get(Friend, friend_id)
+    return friend if friend is not None and friend.owner_id == owner.id else None
+
+
+def remove_files(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)

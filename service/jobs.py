@@ -1,0 +1,107 @@
+"""Background jobs on Huey: the SQLite queue in the data dir, or Redis for several machines.
+
+Tasks are thin: they call a stage. A job is sent only after the transaction that created its
+rows commits (`enqueue_after_commit`); a rolled-back transaction sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.api import Huey
+from huey.consumer import Consumer
+from sqlalchemy import Engine, event
+from sqlmodel import Session
+
+from service.config import Settings
+from service.faces.matching import Thresholds
+from service.notify.mail import deliver
+from service.notify.transport import TemporaryFailure, make_transport
+from service.scan import ScanContext, run_scan, stalled_scans
+from service.secrets_box import SecretBox
+
+log = logging.getLogger(__name__)
+_PENDING = "photo_removal_jobs"
+
+
+def make_huey(settings: Settings) -> Huey:
+    url = settings.queue_url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey("photo-removal", url=url, results=False)
+    path = url.removeprefix("sqlite:///") if url else str(settings.data_dir / "queue.db")
+    return SqliteHuey("photo-removal", filename=path, results=False)
+
+
+class Jobs:
+    """The queue and its tasks, built from settings the same way by producers and consumers."""
+
+    def __init__(self, settings: Settings, db: Engine) -> None:
+        self.settings = settings
+        self.transport = make_transport(settings)
+        self.huey = make_huey(settings)
+        self.context = ScanContext(
+            db=db,
+            box=SecretBox(settings.secret_key),
+            thresholds=Thresholds.load(),
+            workers=settings.scan_workers or None,
+            lease=settings.scan_lease,
+        )
+        self.scan = self.huey.task(name="scan")(self._scan)
+        self.send_mail = self.huey.task(name="send_mail")(self._send_mail)
+        self.huey.periodic_task(crontab(minute="*"), name="recover_scans")(self.recover_scans)
+
+    @property
+    def embedded(self) -> bool:
+        """The SQLite queue lives on this machine, so `serve` consumes it itself."""
+        return isinstance(self.huey, SqliteHuey)
+
+    def _scan(self, scan_id: int) -> None:
+        run_scan(self.context, scan_id)
+
+    def _send_mail(self, mail_id: int, attempt: int = 1) -> None:
+        try:
+            log.info(
+                "mail %s: %s",
+                mail_id,
+                deliver(self.context.db, self.transport, self.settings, mail_id),
+            )
+        except TemporaryFailure as e:
+            delay = min(2**attempt, 3600)  # 2 s, 4 s, 8 s ... up to an hour
+            log.warning("mail %s: %s; retrying in %s s", mail_id, e, delay)
+            self.send_mail.schedule((mail_id, attempt + 1), delay=delay)
+
+    def recover_scans(self) -> None:
+        """Re-send scans whose worker died; they resume where they stopped."""
+        for scan_id in stalled_scans(self.context.db):
+            log.info("resuming scan %s", scan_id)
+            self.scan(scan_id)
+
+    def consumer(self, workers: int, *, signals: bool = False) -> Consumer:
+        """`signals`: the consumer owns the process (the worker command), not a web server."""
+        kind = Consumer if signals else _QuietConsumer
+        return kind(self.huey, workers=workers, worker_type="thread", periodic=True)
+
+
+class _QuietConsumer(Consumer):
+    """A consumer that leaves signal handling to its host (uvicorn or the worker command)."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+def enqueue_after_commit(session: Session, task: Callable[..., Any], *args: Any) -> None:
+    session.info.setdefault(_PENDING, []).append((task, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    for task, args in session.info.pop(_PENDING, []):
+        task(*args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

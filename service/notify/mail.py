@@ -1,0 +1,110 @@
+"""Mail records: rendered from `web/templates/emails/<name>/`, written before they are sent."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from email.message import EmailMessage
+from email.utils import formataddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from service.config import Settings
+from service.db import unit_of_work
+from service.notify.transport import TemporaryFailure, Transport
+from service.tables import OutgoingMail, utcnow
+
+log = logging.getLogger(__name__)
+EMAILS = Path(__file__).resolve().parents[2] / "web" / "templates" / "emails"
+MAX_ATTEMPTS = 8
+
+_templates = Environment(
+    loader=FileSystemLoader(EMAILS),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def compose(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    to: str,
+    owner_id: int,
+    friend_id: int | None,
+    context: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> OutgoingMail | None:
+    """Add the mail for `key` unless it exists already (same key, same mail: never twice)."""
+    existing = session.exec(select(OutgoingMail).where(OutgoingMail.idempotency_key == key)).first()
+    if existing is not None:
+        return None
+    mail = OutgoingMail(
+        owner_id=owner_id,
+        friend_id=friend_id,
+        kind=kind,
+        idempotency_key=key,
+        to=to,
+        subject=" ".join(_templates.get_template(f"{kind}/subject.txt").render(context).split()),
+        text=_templates.get_template(f"{kind}/body.txt").render(context),
+        html=_templates.get_template(f"{kind}/body.html").render(context),
+        headers=headers or {},
+    )
+    session.add(mail)
+    session.flush()
+    return mail
+
+
+def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = formataddr(("Photo removal", settings.mail_from))
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    # A stable Message-ID: should a crash make us send twice, mail clients still show one.
+    digest = hashlib.sha256(mail.idempotency_key.encode()).hexdigest()[:24]
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{digest}@{domain}>"
+    for name, value in mail.headers.items():
+        message[name] = value
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+def deliver(db: Engine, transport: Transport, settings: Settings, mail_id: int) -> str:
+    """Send one mail if it is still pending; returns what happened, in words."""
+    with unit_of_work(db) as session:
+        mail = session.get(OutgoingMail, mail_id)
+        if mail is None:
+            return "gone: its owner or friend was deleted"
+        if mail.status != "pending":
+            return f"already {mail.status}"
+        mail.attempts += 1
+        session.add(mail)
+        message = message_for(mail, settings)
+    try:
+        transport.send(message)
+    except TemporaryFailure as e:
+        _record(db, mail_id, "pending" if mail.attempts < MAX_ATTEMPTS else "failed", str(e))
+        raise
+    except Exception as e:  # a permanent refusal (5xx, bad address): retrying will not help
+        log.warning("mail %s refused: %s", mail_id, e)
+        _record(db, mail_id, "failed", str(e))
+        return "failed"
+    _record(db, mail_id, "sent", None)
+    return "sent"
+
+
+def _record(db: Engine, mail_id: int, status: str, error: str | None) -> None:
+    with unit_of_work(db) as session:
+        mail = session.get(OutgoingMail, mail_id)
+        if mail is not None:
+            mail.status, mail.last_error = status, error
+            mail.sent_at = utcnow() if status == "sent" else None
+            session.add(mail)

@@ -1,0 +1,40 @@
+"""The owner's review of matches: confirm or reject ("not me") before any friend is asked."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from service.audit import record
+from service.tables import Friend, Match, Owner
+
+DECISIONS = ("confirmed", "rejected")
+
+
+def matches_of(session: Session, owner: Owner, friend: Friend) -> list[Match]:
+    """Strong before possible, then closest first."""
+    rows = session.exec(
+        select(Match).where(Match.owner_id == owner.id, Match.friend_id == friend.id)
+    ).all()
+    return sorted(rows, key=lambda m: (m.band != "strong", m.distance, m.id or 0))
+
+
+def match_of(session: Session, owner: Owner, match_id: int) -> Match | None:
+    match = session.get(Match, match_id)
+    return match if match is not None and match.owner_id == owner.id else None
+
+
+def review(session: Session, owner: Owner, match: Match, decision: str) -> Match:
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
+    assert owner.id is not None
+    match.review = decision
+    session.add(match)
+    record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
+    return match
+
+
+def pending_count(session: Session, owner: Owner) -> int:
+    rows = session.exec(
+        select(col(Match.id)).where(Match.owner_id == owner.id, Match.review == "pending")
+    ).all()
+    return len(rows)

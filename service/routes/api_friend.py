@@ -1,0 +1,58 @@
+"""The friend's JSON API: the invitation token in the path is their only key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+
+from service import invites, uploads
+from service.jobs import enqueue_after_commit
+from service.routes.deps import ConsentingFriend, InvitedFriend, ServicesDep, SessionDep
+from service.routes.schemas import ConsentRequest, ScanPublic, ScanQueued
+from service.routes.streaming import receive_archive
+
+router = APIRouter(prefix="/api/v1/invites/{token}")
+
+
+@router.post("/consent")
+def consent(body: ConsentRequest, friend: InvitedFriend, session: SessionDep) -> dict[str, str]:
+    files = invites.consent(session, friend, body.accept)
+    session.commit()
+    invites.remove_files(files)
+    return {"status": friend.status}
+
+
+@router.post("/exports", status_code=202)
+async def upload_export(
+    request: Request, friend: ConsentingFriend, session: SessionDep, services: ServicesDep
+) -> ScanQueued:
+    received = await receive_archive(
+        request, services.settings.quarantine_dir, services.settings.max_upload_bytes
+    )
+    try:
+        scan = uploads.add_source(
+            session,
+            friend,
+            kind="export",
+            label=received.filename,
+            upload=received.path,
+            size=received.size,
+        )
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    assert scan.id is not None
+    return ScanQueued(scan_id=scan.id)
+
+
+@router.get("/scans/{scan_id}")
+def scan_status(scan_id: int, friend: InvitedFriend, session: SessionDep) -> ScanPublic:
+    scan = uploads.scan_of(session, friend, scan_id)
+    if scan is None:
+        raise HTTPException(404, "no such scan")
+    return ScanPublic.of(scan)
+
+
+@router.get("/scans")
+def scans(friend: InvitedFriend, session: SessionDep) -> list[ScanPublic]:
+    return [ScanPublic.of(scan) for scan, _ in uploads.scans_of(session, friend)]

@@ -1,0 +1,167 @@
+"""The owner's JSON API: account, reference photos, friends, matches and their review."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, Request, Response, UploadFile
+
+from service import accounts, enroll, invites, review
+from service.jobs import enqueue_after_commit
+from service.routes.deps import CurrentOwner, ServicesDep, SessionDep
+from service.routes.schemas import (
+    FriendCreate,
+    FriendCreated,
+    FriendPublic,
+    MatchPublic,
+    OwnerCreate,
+    OwnerPublic,
+    ReferencePublic,
+    ReviewRequest,
+    TokenPublic,
+    TokenRequest,
+)
+from service.security import RateLimited, count_attempt
+
+router = APIRouter(prefix="/api/v1")
+MAX_REFERENCE_BYTES = 30 * 2**20
+
+
+def limit(services: ServicesDep, key: str, count: int, per: timedelta) -> None:
+    try:
+        count_attempt(services.db, key, limit=count, per=per)
+    except RateLimited as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+
+
+@router.post("/auth/register", status_code=201)
+def register(body: OwnerCreate, session: SessionDep) -> OwnerPublic:
+    try:
+        owner = accounts.register(session, body.email, body.password, body.name)
+    except accounts.AccountError as e:
+        raise HTTPException(422, str(e)) from None
+    return OwnerPublic.of(owner)
+
+
+@router.post("/auth/token")
+def token(
+    body: TokenRequest, request: Request, session: SessionDep, services: ServicesDep
+) -> TokenPublic:
+    client = request.client.host if request.client else "?"
+    limit(
+        services,
+        f"login:{body.email.strip().lower()}:{client}",
+        services.settings.login_attempts_per_15min,
+        timedelta(minutes=15),
+    )
+    owner = accounts.authenticate(session, body.email, body.password)
+    if owner is None:
+        raise HTTPException(401, "wrong e-mail address or password")
+    return TokenPublic(access_token=accounts.issue_token(session, owner, "api"))
+
+
+@router.get("/me")
+def me(owner: CurrentOwner) -> OwnerPublic:
+    return OwnerPublic.of(owner)
+
+
+@router.delete("/me", status_code=204)
+def delete_me(owner: CurrentOwner, session: SessionDep) -> Response:
+    files = accounts.delete_owner(session, owner)
+    session.commit()
+    invites.remove_files(files)
+    return Response(status_code=204)
+
+
+@router.post("/reference-photos", status_code=201)
+def add_reference(
+    file: UploadFile, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> ReferencePublic:
+    data = file.file.read(MAX_REFERENCE_BYTES + 1)
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise HTTPException(413, "the photo is larger than 30 MB")
+    try:
+        ref = enroll.enroll(session, owner, data, services.face_engine(), services.box)
+    except enroll.EnrollError as e:
+        raise HTTPException(422, str(e)) from None
+    return ReferencePublic.of(ref)
+
+
+@router.get("/reference-photos")
+def list_references(owner: CurrentOwner, session: SessionDep) -> list[ReferencePublic]:
+    return [ReferencePublic.of(r) for r in enroll.references(session, owner)]
+
+
+@router.get("/reference-photos/{reference_id}/thumbnail")
+def reference_thumbnail(reference_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+    ref = enroll.reference_of(session, owner, reference_id)
+    if ref is None:
+        raise HTTPException(404, "no such reference photo")
+    return _jpeg(ref.thumbnail)
+
+
+@router.delete("/reference-photos/{reference_id}", status_code=204)
+def delete_reference(reference_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+    ref = enroll.reference_of(session, owner, reference_id)
+    if ref is None:
+        raise HTTPException(404, "no such reference photo")
+    enroll.remove(session, owner, ref)
+    return Response(status_code=204)
+
+
+@router.post("/friends", status_code=201)
+def add_friend(
+    body: FriendCreate, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> FriendCreated:
+    limit(
+        services, f"invite:{owner.id}", services.settings.invitations_per_hour, timedelta(hours=1)
+    )
+    try:
+        friend, raw, mail = invites.invite(
+            session, services.settings, services.box, owner, body.name, body.email
+        )
+    except invites.InviteError as e:
+        raise HTTPException(422, str(e)) from None
+    if mail is not None:
+        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    return FriendCreated(
+        **FriendPublic.of(friend).model_dump(),
+        invite_url=invites.invite_url(services.settings, raw),
+    )
+
+
+@router.get("/friends")
+def list_friends(owner: CurrentOwner, session: SessionDep) -> list[FriendPublic]:
+    return [FriendPublic.of(f, n, o) for f, n, o in invites.friends_of(session, owner)]
+
+
+@router.get("/friends/{friend_id}/matches")
+def friend_matches(friend_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    return [MatchPublic.of(m) for m in review.matches_of(session, owner, friend)]
+
+
+@router.post("/matches/{match_id}/review")
+def review_match(
+    match_id: int, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
+) -> MatchPublic:
+    match = review.match_of(session, owner, match_id)
+    if match is None:
+        raise HTTPException(404, "no such match")
+    return MatchPublic.of(review.review(session, owner, match, body.decision))
+
+
+@router.get("/matches/{match_id}/thumbnail")
+def match_thumbnail(match_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+    match = review.match_of(session, owner, match_id)
+    if match is None or match.thumbnail is None:
+        raise HTTPException(404, "no such match")
+    return _jpeg(match.thumbnail)
+
+
+def _jpeg(data: bytes) -> Response:
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )

@@ -1,0 +1,156 @@
+"""The JSON shapes of the API (`../shared/API.md`), one family per entity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.tables import Friend, Match, Owner, ReferenceFace, Scan
+
+
+class OwnerCreate(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1000)
+    name: str = Field(max_length=200)
+
+
+class OwnerPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+
+    @classmethod
+    def of(cls, owner: Owner) -> OwnerPublic:
+        assert owner.id is not None
+        return cls(id=owner.id, email=owner.email, name=owner.name)
+
+
+class TokenRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1000)
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class ReferencePublic(BaseModel):
+    id: int
+    thumbnail_url: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, ref: ReferenceFace) -> ReferencePublic:
+        assert ref.id is not None
+        return cls(
+            id=ref.id,
+            thumbnail_url=f"/api/v1/reference-photos/{ref.id}/thumbnail",
+            created_at=ref.created_at,
+        )
+
+
+class FriendCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=320)
+
+
+class FriendPublic(BaseModel):
+    id: int
+    name: str
+    email: str
+    status: str
+    matches: int = 0
+    open_items: int = 0
+
+    @classmethod
+    def of(cls, friend: Friend, matches: int = 0, open_items: int = 0) -> FriendPublic:
+        assert friend.id is not None
+        return cls(
+            id=friend.id,
+            name=friend.name,
+            email=friend.email,
+            status=friend.status,
+            matches=matches,
+            open_items=open_items,
+        )
+
+
+class FriendCreated(FriendPublic):
+    invite_url: str
+
+
+class MatchPublic(BaseModel):
+    id: int
+    photo: str
+    platform: str
+    post_url: str | None
+    album: str | None
+    taken_at: datetime | None
+    caption: str | None
+    distance: float
+    band: str
+    review: str
+    status: str
+    verified_at: datetime | None
+    thumbnail_url: str | None
+    box: list[int]
+
+    @classmethod
+    def of(cls, m: Match) -> MatchPublic:
+        assert m.id is not None
+        return cls(
+            id=m.id,
+            photo=m.photo,
+            platform=m.platform,
+            post_url=m.post_url,
+            album=m.album,
+            taken_at=m.taken_at,
+            caption=m.caption,
+            distance=m.distance,
+            band=m.band,
+            review=m.review,
+            status=m.status,
+            verified_at=m.verified_at,
+            box=m.box,
+            thumbnail_url=f"/api/v1/matches/{m.id}/thumbnail" if m.thumbnail else None,
+        )
+
+
+class ReviewRequest(BaseModel):
+    decision: Literal["confirmed", "rejected"]
+
+
+class ConsentRequest(BaseModel):
+    accept: bool
+
+
+class ProfileRequest(BaseModel):
+    url: str = Field(max_length=2000)
+
+
+class ScanQueued(BaseModel):
+    scan_id: int
+
+
+class ScanPublic(BaseModel):
+    id: int
+    status: str
+    photos_total: int | None
+    photos_done: int
+    matches: int
+    error: str | None
+
+    @classmethod
+    def of(cls, scan: Scan) -> ScanPublic:
+        assert scan.id is not None
+        return cls(
+            id=scan.id,
+            status=scan.status,
+            photos_total=scan.photos_total,
+            photos_done=scan.photos_done,
+            matches=scan.matches,
+            error=scan.error,
+        )

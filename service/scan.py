@@ -1,0 +1,193 @@
+"""Scanning a friend's source for the owner's face: a resumable job that commits as it goes.
+
+A scan records how many photos of its source (in source order) are done together with the matches
+among them, in one transaction. A killed worker's scan is picked up again when its lease runs out
+and continues after the last recorded photo, so no match is lost or stored twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from service.db import unit_of_work
+from service.faces.matching import Gallery, Thresholds
+from service.faces.scanner import PhotoScan, Scanner
+from service.ingest.archives import ArchiveError
+from service.ingest.items import PhotoItem
+from service.ingest.sources import iter_photos
+from service.secrets_box import SecretBox
+from service.tables import Match, Owner, ReferenceFace, Scan, Source, utcnow
+
+log = logging.getLogger(__name__)
+CHECKPOINT_SECONDS = 2.0
+
+
+class ScanFailed(Exception):
+    """The scan cannot go on; the message is shown to the friend and the owner."""
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    db: Engine
+    box: SecretBox
+    thresholds: Thresholds
+    workers: int | None
+    lease: timedelta = timedelta(minutes=2)
+
+
+def stalled_scans(db: Engine) -> list[int]:
+    """Running scans whose worker stopped renewing its lease: their worker is gone."""
+    with Session(db) as session:
+        rows = session.exec(
+            select(Scan.id).where(Scan.status == "running", col(Scan.lease_until) < utcnow())
+        )
+        return [scan_id for scan_id in rows if scan_id is not None]
+
+
+def run_scan(ctx: ScanContext, scan_id: int) -> None:
+    """The job: scan the source from where it stopped, then delete its upload. Idempotent."""
+    claimed = _claim(ctx, scan_id)
+    if claimed is None:
+        return
+    scan, source, gallery = claimed
+    try:
+        _scan_source(ctx, scan, source, gallery)
+        _finish(ctx, scan, "done", None)
+    except ScanFailed as e:
+        _finish(ctx, scan, "failed", str(e))
+    except ArchiveError as e:
+        _finish(ctx, scan, "failed", str(e))
+    except _LeaseLost:
+        log.warning("scan %s was taken over by another worker", scan_id)
+    except Exception:
+        log.exception("scan %s failed", scan_id)
+        _finish(ctx, scan, "failed", "Something went wrong while scanning; please try again.")
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery] | None:
+    now = utcnow()
+    with unit_of_work(ctx.db) as session:
+        scan = session.get(Scan, scan_id, with_for_update=True)
+        if scan is None or scan.status in ("done", "failed"):
+            return None
+        if scan.status == "running" and scan.lease_until and scan.lease_until > now:
+            return None  # another worker holds it
+        source = session.get(Source, scan.source_id)
+        owner = session.get(Owner, scan.owner_id)
+        assert source is not None and owner is not None
+        refs = session.exec(select(ReferenceFace).where(ReferenceFace.owner_id == owner.id)).all()
+        scan.status, scan.attempts = "running", scan.attempts + 1
+        scan.started_at = scan.started_at or now
+        scan.lease_until = now + ctx.lease
+        session.add(scan)
+    codes = np.array([ctx.box.open(ref.sealed_encoding) for ref in refs])
+    return scan, source, Gallery({owner.name: codes} if len(codes) else {})
+
+
+def _items(source: Source) -> Iterator[PhotoItem]:
+    if source.upload_path is None:
+        raise ScanFailed("The uploaded file is no longer here; please upload it again.")
+    return iter_photos(Path(source.upload_path))
+
+
+def _count(source: Source) -> int:
+    # A listing pass: cheap for ZIP (its directory), one sequential read for a TAR stream.
+    return sum(1 for _ in _items(source))
+
+
+def _scan_source(ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery) -> None:
+    if not len(gallery):
+        raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
+    if scan.photos_total is None:
+        scan.photos_total = _count(source)
+        _checkpoint(ctx, scan, [], scan.photos_done)
+    skipped = itertools.islice(_items(source), scan.photos_done, None)
+    batch: list[tuple[PhotoItem, PhotoScan]] = []
+    last = time.monotonic()
+    with Scanner(gallery, ctx.thresholds, workers=ctx.workers, thumbnails=True) as scanner:
+        for item, result in scanner.scan(skipped):
+            batch.append((item, result))
+            if time.monotonic() - last >= CHECKPOINT_SECONDS:
+                _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+                batch, last = [], time.monotonic()
+    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+
+
+def _checkpoint(
+    ctx: ScanContext, scan: Scan, batch: list[tuple[PhotoItem, PhotoScan]], done: int
+) -> None:
+    """Record the matches of `batch` and the new resume point in one transaction."""
+    found = 0
+    with unit_of_work(ctx.db) as session:
+        moved = session.execute(
+            update(Scan)
+            .where(col(Scan.id) == scan.id, col(Scan.attempts) == scan.attempts)
+            .values(
+                photos_done=done,
+                photos_total=scan.photos_total,
+                matches=Scan.matches + sum(len(r.matches) for _, r in batch),
+                lease_until=utcnow() + ctx.lease,
+            )
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LeaseLost
+        for item, result in batch:
+            found += _add_matches(session, ctx, scan, item, result)
+    scan.photos_done = done
+    scan.matches += found
+
+
+def _add_matches(
+    session: Session, ctx: ScanContext, scan: Scan, item: PhotoItem, result: PhotoScan
+) -> int:
+    assert scan.id is not None
+    for face in result.matches:
+        session.add(
+            Match(
+                owner_id=scan.owner_id,
+                friend_id=scan.friend_id,
+                scan_id=scan.id,
+                photo=item.key,
+                box_key=",".join(map(str, face.box)),
+                box=list(face.box),
+                platform=item.platform,
+                post_url=item.post_url,
+                album=item.album,
+                taken_at=item.taken_at,
+                caption=item.caption,
+                distance=face.distance,
+                band=face.band,
+                sealed_encoding=ctx.box.seal(face.encoding),
+                thumbnail=result.thumbnail,
+                thumbnail_scale=result.thumbnail_scale,
+            )
+        )
+    return len(result.matches)
+
+
+def _finish(ctx: ScanContext, scan: Scan, status: str, error: str | None) -> None:
+    with unit_of_work(ctx.db) as session:
+        row = session.get(Scan, scan.id)
+        if row is None:  # the friend withdrew or the owner left while we scanned
+            return
+        row.status, row.error, row.finished_at, row.lease_until = status, error, utcnow(), None
+        session.add(row)
+        source = session.get(Source, row.source_id)
+        if source is not None and source.upload_path:
+            Path(source.upload_path).unlink(missing_ok=True)  # the upload never outlives its scan
+            source.upload_path = None
+            session.add(source)

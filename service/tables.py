@@ -1,0 +1,217 @@
+"""The database tables. Every row of an owner's world hangs off `owner.id` and goes with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use service.tables.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _when(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, **kw))
+
+
+def _owner_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            Integer, ForeignKey("owner.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+
+
+class Owner(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=320)
+    name: str = Field(max_length=200)
+    password_hash: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoginToken(SQLModel, table=True):
+    """A bearer token (API) or a session (pages); only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    token_hash: str = Field(unique=True, index=True)
+    kind: str = Field(max_length=16)  # "api" or "session"
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ReferenceFace(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    thumbnail: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # the face crop
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Friend(SQLModel, table=True):
+    """A friend and their invitation: the token is their only key, stored as a hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    token_hash: str = Field(unique=True, index=True)
+    # The token itself, sealed: reminders and the checklist mail carry the same link again.
+    sealed_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="invited", max_length=16)  # invited|accepted|declined|withdrawn
+    consented_at: datetime | None = _when()
+    consent_version: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Source(SQLModel, table=True):
+    """An export a friend uploaded or a profile link they shared."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    friend_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    kind: str = Field(max_length=16)  # "export" or "profile"
+    label: str = Field(max_length=2000)  # the file name or the profile URL
+    upload_path: str | None = None  # set while the uploaded file waits in quarantine
+    size_bytes: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Scan(SQLModel, table=True):
+    """One pass of the face engine over a source; resumable from `cursor`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    friend_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    source_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("source.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    status: str = Field(default="queued", max_length=16, index=True)  # queued|running|done|failed
+    photos_total: int | None = None
+    photos_done: int = 0  # photos read so far, in source order: the resume cursor
+    matches: int = 0
+    error: str | None = None
+    attempts: int = 0
+    lease_until: datetime | None = _when()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = _when()
+    finished_at: datetime | None = _when()
+
+
+class Match(SQLModel, table=True):
+    """A photo in which the owner's face was found, with where it was posted."""
+
+    __table_args__ = (UniqueConstraint("scan_id", "photo", "box_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    friend_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    scan_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("scan.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    photo: str = Field(max_length=4000)
+    box_key: str = Field(max_length=64)  # "top,right,bottom,left": one row per face
+    box: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    platform: str = Field(default="other", max_length=32)
+    post_url: str | None = None
+    album: str | None = None
+    taken_at: datetime | None = _when()
+    caption: str | None = None
+    distance: float
+    band: str = Field(max_length=16)
+    review: str = Field(default="pending", max_length=16)  # pending|confirmed|rejected
+    status: str = Field(default="open", max_length=16)  # open|removed|private|keep|not_me
+    verified_at: datetime | None = _when()
+    sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    thumbnail_scale: float = 1.0  # thumbnail pixels per original pixel, to outline the face
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, for the owner to see; deleted with the owner."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    actor: str = Field(max_length=64)  # "owner", "friend:<id>", "system"
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RateEvent(SQLModel, table=True):
+    """One attempt counted against a rate limit (log-ins, invitations)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, max_length=400)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class OutgoingMail(SQLModel, table=True):
+    """A mail to send, written before sending: the record that keeps a retry from sending twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    friend_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True),
+    )
+    kind: str = Field(max_length=32)  # the template: invitation, checklist, reminder, digest
+    idempotency_key: str = Field(unique=True, max_length=200)
+    to: str = Field(max_length=320)
+    subject: str = Field(max_length=400)
+    text: str
+    html: str
+    headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending|sent|failed
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = _when()
