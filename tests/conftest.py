@@ -58,7 +58,9 @@ def gallery(engine, faces_dir):  # type: ignore[no-untyped-def]
 
 # --- the web service: settings per database backend, people, an app ---------------------------
 
-DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("PHOTO_REMOVAL_TEST_DATABASE_URL") else [])
+DATABASES = ["sqlite"] + (
+    ["postgresql"] if os.environ.get("PHOTO_REMOVAL_TEST_DATABASE_URL") else []
+)
 QUEUES = ["sqlite"] + (["redis"] if os.environ.get("PHOTO_REMOVAL_TEST_QUEUE_URL") else [])
 
 
@@ -80,8 +82,12 @@ def _reset_redis(url: str) -> None:
 def make_settings(tmp_path: Path, database: str = "sqlite", queue: str = "sqlite", **extra):  # type: ignore[no-untyped-def]
     from service.config import Settings
 
-    values: dict = {"data_dir": tmp_path / "data", "secret_key": "test-" + "k" * 40,
-                    "scan_workers": 1, "base_url": "http://testserver"}
+    values: dict = {
+        "data_dir": tmp_path / "data",
+        "secret_key": "test-" + "k" * 40,
+        "scan_workers": 1,
+        "base_url": "http://testserver",
+    }
     if database == "postgresql":
         values["database_url"] = os.environ["PHOTO_REMOVAL_TEST_DATABASE_URL"]
         _reset_postgres(values["database_url"])

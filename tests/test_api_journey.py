@@ -38,15 +38,20 @@ def wait_for_scan(client: TestClient, token: str, scan_id: int, timeout: float =
 
 def owner_token(client: TestClient, email: str, name: str) -> dict[str, str]:
     password = "correct horse battery"
-    assert client.post("/api/v1/auth/register",
-                       json={"email": email, "password": password, "name": name}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/register", json={"email": email, "password": password, "name": name}
+        ).status_code
+        == 201
+    )
     answer = client.post("/api/v1/auth/token", json={"email": email, "password": password})
     assert answer.status_code == 200
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-@pytest.mark.parametrize(("database", "queue"),
-                         sorted({("sqlite", "sqlite"), (DATABASES[-1], QUEUES[-1])}))
+@pytest.mark.parametrize(
+    ("database", "queue"), sorted({("sqlite", "sqlite"), (DATABASES[-1], QUEUES[-1])})
+)
 def test_it_finds_the_owner_in_a_friends_export(
     faces_dir: Path, tmp_path: Path, database: str, queue: str
 ) -> None:
@@ -54,13 +59,17 @@ def test_it_finds_the_owner_in_a_friends_export(
     with TestClient(create_app(settings, consume=True)) as client:
         alice = owner_token(client, "alice@example.org", "Alice")
         photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-        ref = client.post("/api/v1/reference-photos", headers=alice,
-                          files={"file": ("me.jpg", photo, "image/jpeg")})
+        ref = client.post(
+            "/api/v1/reference-photos",
+            headers=alice,
+            files={"file": ("me.jpg", photo, "image/jpeg")},
+        )
         assert ref.status_code == 201, ref.text
         assert client.get(ref.json()["thumbnail_url"], headers=alice).content[:2] == b"\xff\xd8"
 
-        friend = client.post("/api/v1/friends", headers=alice,
-                             json={"name": "Dana", "email": "dana@example.org"})
+        friend = client.post(
+            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
+        )
         assert friend.status_code == 201
         token = friend.json()["invite_url"].rsplit("/", 1)[1]
         assert friend.json()["status"] == "invited"
@@ -75,7 +84,10 @@ def test_it_finds_the_owner_in_a_friends_export(
         archive = export_zip(faces_dir, tmp_path)
         upload = {"file": ("export.zip", archive.read_bytes(), "application/zip")}
         assert client.post(f"/api/v1/invites/{token}/exports", files=upload).status_code == 403
-        assert client.post(f"/api/v1/invites/{token}/consent", json={"accept": True}).status_code == 200
+        assert (
+            client.post(f"/api/v1/invites/{token}/consent", json={"accept": True}).status_code
+            == 200
+        )
         queued = client.post(f"/api/v1/invites/{token}/exports", files=upload)
         assert queued.status_code == 202, queued.text
 
@@ -88,13 +100,19 @@ def test_it_finds_the_owner_in_a_friends_export(
         friend_id = friend.json()["id"]
         matches = client.get(f"/api/v1/friends/{friend_id}/matches", headers=alice).json()
         assert sorted(m["photo"] for m in matches) == [
-            "photos/2016/IMG_0001 (1).jpg", "photos/2016/IMG_0001.jpg", "photos/2017/summit.jpg"]
+            "photos/2016/IMG_0001 (1).jpg",
+            "photos/2016/IMG_0001.jpg",
+            "photos/2017/summit.jpg",
+        ]
         assert all(m["review"] == "pending" and m["status"] == "open" for m in matches)
         thumb = client.get(matches[0]["thumbnail_url"], headers=alice)
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
 
-        reviewed = client.post(f"/api/v1/matches/{matches[0]['id']}/review", headers=alice,
-                               json={"decision": "confirmed"})
+        reviewed = client.post(
+            f"/api/v1/matches/{matches[0]['id']}/review",
+            headers=alice,
+            json={"decision": "confirmed"},
+        )
         assert reviewed.status_code == 200 and reviewed.json()["review"] == "confirmed"
         listed = client.get("/api/v1/friends", headers=alice).json()
         assert listed[0]["matches"] == 3 and listed[0]["open_items"] == 1

@@ -37,13 +37,15 @@ def slow_export(faces_dir: Path, folder: Path) -> Path:
 
 def env_for(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PHOTO_REMOVAL_DATA_DIR": str(settings.data_dir),
-        "PHOTO_REMOVAL_SECRET_KEY": settings.secret_key,
-        "PHOTO_REMOVAL_DATABASE_URL": settings.database_url,
-        "PHOTO_REMOVAL_QUEUE_URL": settings.queue_url,
-        "PHOTO_REMOVAL_SCAN_LEASE_SECONDS": str(settings.scan_lease_seconds),
-    })
+    env.update(
+        {
+            "PHOTO_REMOVAL_DATA_DIR": str(settings.data_dir),
+            "PHOTO_REMOVAL_SECRET_KEY": settings.secret_key,
+            "PHOTO_REMOVAL_DATABASE_URL": settings.database_url,
+            "PHOTO_REMOVAL_QUEUE_URL": settings.queue_url,
+            "PHOTO_REMOVAL_SCAN_LEASE_SECONDS": str(settings.scan_lease_seconds),
+        }
+    )
     return env
 
 
@@ -51,8 +53,12 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     exe = shutil.which("photo-removal")
     assert exe
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([exe, "worker", "--workers", "1"], env=env_for(settings),
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [exe, "worker", "--workers", "1"],
+            env=env_for(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def scan_row(settings: Settings, scan_id: int) -> Scan:
@@ -85,13 +91,15 @@ def test_it_resumes_a_scan_whose_worker_was_killed(
         alice = owner_token(client, "alice@example.org", "Alice")
         photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
         client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
-        friend = client.post("/api/v1/friends", headers=alice,
-                             json={"name": "Dana", "email": "dana@example.org"}).json()
+        friend = client.post(
+            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
+        ).json()
         token = friend["invite_url"].rsplit("/", 1)[1]
         client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
         export = slow_export(faces_dir, tmp_path)
-        scan_id = client.post(f"/api/v1/invites/{token}/exports",
-                              files={"file": ("export.zip", export.read_bytes())}).json()["scan_id"]
+        scan_id = client.post(
+            f"/api/v1/invites/{token}/exports", files={"file": ("export.zip", export.read_bytes())}
+        ).json()["scan_id"]
 
     log = tmp_path / "workers.log"
     first = start_worker(settings, log)

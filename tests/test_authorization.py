@@ -1,0 +1,204 @@
+"""Every route as three people: alice owns the objects, bob is another owner, charlie is nobody.
+
+bob gets 404 for each of alice's objects (never 403: existence must not leak); charlie, with no
+log-in or a wrong token, gets 401 (API) or is sent to log in (pages) or gets 404 (invitations).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlmodel import Session
+
+from service.app import create_app
+from service.config import Settings
+from service.tables import Match, Scan, Source
+from tests.conftest import DATABASES, make_settings
+from tests.test_api_journey import owner_token
+
+WRONG = "this-is-not-a-valid-token-at-all-0123456789abc"
+
+
+@dataclass
+class World:
+    client: TestClient
+    settings: Settings
+    alice: dict[str, str]
+    bob: dict[str, str]
+    ids: dict[str, int | str]
+
+
+def _tiny_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _people(client: TestClient, faces_dir: Path) -> World:
+    alice = owner_token(client, "alice@example.org", "Alice")
+    bob = owner_token(client, "bob@example.org", "Bob")
+    ids: dict[str, int | str] = {}
+    for who, headers in (("alice", alice), ("bob", bob)):
+        photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
+        ref = client.post(
+            "/api/v1/reference-photos", headers=headers, files={"file": ("a.jpg", photo)}
+        )
+        friend = client.post(
+            "/api/v1/friends",
+            headers=headers,
+            json={"name": f"{who}'s friend", "email": f"f.{who}@example.org"},
+        ).json()
+        ids[f"{who}_ref"], ids[f"{who}_friend"] = ref.json()["id"], friend["id"]
+        ids[f"{who}_token"] = friend["invite_url"].rsplit("/", 1)[1]
+    return World(client, client.app.state.services.settings, alice, bob, ids)  # type: ignore[attr-defined]
+
+
+def _alice_match(world: World) -> None:
+    """A scan and a match of alice's friend, written directly: the matrix needs objects only."""
+    services = world.client.app.state.services  # type: ignore[attr-defined]
+    with Session(services.db) as session:
+        source = Source(
+            owner_id=1, friend_id=int(world.ids["alice_friend"]), kind="export", label="x.zip"
+        )
+        session.add(source)
+        session.flush()
+        scan = Scan(owner_id=1, friend_id=source.friend_id, source_id=source.id, status="done")
+        session.add(scan)
+        session.flush()
+        match = Match(
+            owner_id=1,
+            friend_id=source.friend_id,
+            scan_id=scan.id,
+            photo="a.jpg",
+            box_key="1,2,3,0",
+            box=[1, 2, 3, 0],
+            distance=0.4,
+            band="strong",
+            sealed_encoding=b"x",
+            thumbnail=_tiny_jpeg(),
+        )
+        session.add(match)
+        session.commit()
+        world.ids["alice_scan"], world.ids["alice_match"] = scan.id or 0, match.id or 0
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def world(
+    request: pytest.FixtureRequest, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One world per database for the module; the test that deletes alice runs last."""
+    settings = make_settings(tmp_path_factory.mktemp("world"), database=request.param)
+    with TestClient(create_app(settings, consume=False)) as client:
+        world = _people(client, faces_dir)
+        _alice_match(world)
+        yield world
+
+
+# (method, path, json body or None, alice's expected status)
+OWNER_ROUTES = [
+    ("GET", "/api/v1/me", None, 200),
+    ("GET", "/api/v1/reference-photos", None, 200),
+    ("GET", "/api/v1/reference-photos/{alice_ref}/thumbnail", None, 200),
+    ("GET", "/api/v1/friends", None, 200),
+    ("POST", "/api/v1/friends", {"name": "Eve", "email": "eve@example.org"}, 201),
+    ("GET", "/api/v1/friends/{alice_friend}/matches", None, 200),
+    ("GET", "/api/v1/matches/{alice_match}/thumbnail", None, 200),
+    ("POST", "/api/v1/matches/{alice_match}/review", {"decision": "rejected"}, 200),
+    ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
+    ("DELETE", "/api/v1/me", None, 204),
+]
+OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match")
+
+
+def _call(world: World, method: str, path: str, body: object, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    url = path.format(**world.ids)
+    return world.client.request(method, url, json=body, headers=headers)
+
+
+def test_it_shows_bob_nothing_of_alices(world: World) -> None:
+    for method, path, body, _ in OWNER_ROUTES:
+        if any(f"{{{name}}}" in path for name in OWN_OBJECT):
+            answer = _call(world, method, path, body, world.bob)
+            assert answer.status_code == 404, (method, path, answer.text)
+    # Bob's own lists hold nothing of alice's.
+    friends = world.client.get("/api/v1/friends", headers=world.bob).json()
+    assert [f["id"] for f in friends] == [world.ids["bob_friend"]]
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": f"Bearer {WRONG}"}, {"Authorization": "Basic YWxpY2U6eA=="}]
+)
+def test_it_tells_charlie_to_log_in(world: World, headers: dict[str, str]) -> None:
+    for method, path, body, _ in OWNER_ROUTES:
+        answer = _call(world, method, path, body, headers)
+        assert answer.status_code == 401, (method, path, answer.text)
+    upload = world.client.post(
+        "/api/v1/reference-photos", headers=headers, files={"file": ("a.jpg", _tiny_jpeg())}
+    )
+    assert upload.status_code == 401
+
+
+FRIEND_ROUTES = [
+    ("POST", "/api/v1/invites/{token}/consent", {"accept": True}),
+    ("GET", "/api/v1/invites/{token}/scans", None),
+    ("GET", "/api/v1/invites/{token}/scans/{alice_scan}", None),
+    ("POST", "/api/v1/invites/{token}/exports", None),
+    ("GET", "/invite/{token}", None),
+    ("GET", "/invite/{token}/share", None),
+    ("GET", "/invite/{token}/faces/{alice_ref}", None),
+]
+
+
+def test_it_refuses_a_wrong_invitation_token(world: World) -> None:
+    for method, path, body in FRIEND_ROUTES:
+        url = path.format(token=WRONG, **world.ids)
+        assert world.client.request(method, url, json=body).status_code == 404, (method, url)
+
+
+def test_it_keeps_one_friends_token_away_from_another_owners_objects(world: World) -> None:
+    bobs = world.ids["bob_token"]
+    for url in (
+        f"/api/v1/invites/{bobs}/scans/{world.ids['alice_scan']}",
+        f"/invite/{bobs}/faces/{world.ids['alice_ref']}",
+    ):
+        assert world.client.get(url).status_code == 404, url
+
+
+def test_it_asks_for_consent_before_any_upload(world: World) -> None:
+    token = world.ids["alice_token"]
+    answer = world.client.post(
+        f"/api/v1/invites/{token}/exports", files={"file": ("x.zip", b"PK\x05\x06" + b"\0" * 18)}
+    )
+    assert answer.status_code == 403
+
+
+def test_it_covers_every_route_of_the_app(world: World) -> None:
+    covered = {(m, p.split("{")[0]) for m, p, *_ in OWNER_ROUTES + FRIEND_ROUTES}
+    covered |= {
+        ("POST", "/api/v1/auth/register"),
+        ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/reference-photos"),
+    }
+    api = [
+        r
+        for r in world.client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute) and r.path.startswith(("/api/", "/invite/"))
+    ]
+    missing = [
+        (m, r.path) for r in api for m in r.methods if (m, r.path.split("{")[0]) not in covered
+    ]
+    assert missing == []
+
+
+def test_it_lets_alice_use_every_owner_route(world: World) -> None:
+    # Last: it ends by deleting alice's account.
+    for method, path, body, expected in OWNER_ROUTES:
+        answer = _call(world, method, path, body, world.alice)
+        assert answer.status_code == expected, (method, path, answer.text)
