@@ -79,7 +79,8 @@ def test_it_finds_the_owner_in_a_friends_export(
         assert mail["To"] == "dana@example.org"
         assert friend.json()["invite_url"] in mail.get_body(("plain",)).get_content()
 
-        # PAGE-CHECK
+        page = client.get(f"/invite/{token}")
+        assert page.status_code == 200 and "Alice" in page.text
 
         archive = export_zip(faces_dir, tmp_path)
         upload = {"file": ("export.zip", archive.read_bytes(), "application/zip")}
