@@ -197,6 +197,85 @@ def test_it_covers_every_route_of_the_app(world: World) -> None:
     assert missing == []
 
 
+# --- pages: the same three people, with cookies instead of bearer tokens ----------------------
+
+PAGE_ROUTES = [
+    ("GET", "/friends/{alice_friend}"),
+    ("POST", "/matches/{alice_match}/review"),
+    ("POST", "/reference-photos/{alice_ref}/delete"),
+]
+PAGES_FOR_ANYONE_LOGGED_IN = [
+    ("GET", "/account"),
+    ("POST", "/friends"),
+    ("POST", "/reference-photos"),
+    ("POST", "/account/delete"),
+]
+
+
+def _browser(world: World, email: str | None) -> tuple[TestClient, str]:
+    """A separate cookie jar, logged in as `email` (or nobody); returns it and its CSRF token."""
+    browser = TestClient(world.client.app, follow_redirects=False)
+    browser.get("/login")
+    csrf = browser.cookies.get("csrf") or ""
+    if email:
+        answer = browser.post(
+            "/login", data={"email": email, "password": "correct horse battery", "csrf_token": csrf}
+        )
+        assert answer.status_code == 303, answer.text
+    return browser, csrf
+
+
+def test_it_shows_bob_none_of_alices_pages(world: World) -> None:
+    browser, csrf = _browser(world, "bob@example.org")
+    for method, path in PAGE_ROUTES:
+        url = path.format(**world.ids)
+        answer = browser.request(method, url, data={"csrf_token": csrf, "decision": "confirmed"})
+        assert answer.status_code == 404, (method, url)
+
+
+def test_it_sends_charlie_to_log_in(world: World) -> None:
+    browser, csrf = _browser(world, None)
+    for method, path in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN:
+        url = path.format(**world.ids)
+        answer = browser.request(
+            method,
+            url,
+            data={
+                "csrf_token": csrf,
+                "decision": "confirmed",
+                "name": "x",
+                "email": "x@example.org",
+            },
+        )
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/login"), url
+
+
+def test_it_covers_every_page_route(world: World) -> None:
+    covered = {(m, p) for m, p in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN}
+    covered |= {
+        ("GET", "/"),
+        ("GET", "/signup"),
+        ("POST", "/signup"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+    }  # open to everyone by design
+    templated = {
+        (
+            m,
+            r.path.replace("{reference_id}", "{alice_ref}")
+            .replace("{friend_id}", "{alice_friend}")
+            .replace("{match_id}", "{alice_match}"),
+        )
+        for r in world.client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute)
+        and not r.path.startswith(("/api/", "/invite/"))
+        and r.path != "/healthz"
+        for m in r.methods
+    }
+    assert templated - covered == set()
+
+
 def test_it_lets_alice_use_every_owner_route(world: World) -> None:
     # Last: it ends by deleting alice's account.
     for method, path, body, expected in OWNER_ROUTES:
