@@ -1,0 +1,216 @@
+"""The owner's pages: sign-up, log-in, the dashboard, a friend's matches, the account."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from PIL import Image
+
+from service import accounts, enroll, invites, review
+from service.jobs import enqueue_after_commit
+from service.routes.deps import SESSION_COOKIE, ServicesDep, SessionDep
+from service.routes.pages import CsrfChecked, PageOwner, optional_owner, redirect, render
+from service.security import RateLimited, count_attempt
+from service.tables import Match
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str, Form()]
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep, services: ServicesDep) -> Response:
+    owner = optional_owner(request, session)
+    if owner is None:
+        return render(request, services, "welcome.html")
+    return render(
+        request,
+        services,
+        "dashboard.html",
+        owner=owner,
+        references=enroll.references(session, owner),
+        friends=invites.friends_of(session, owner),
+        pending=review.pending_count(session, owner),
+        invited=request.query_params.get("invited"),
+        error=request.query_params.get("error"),
+    )
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request, services: ServicesDep) -> Response:
+    return render(request, services, "signup.html", error=None, values={})
+
+
+@router.post("/signup", dependencies=[CsrfChecked])
+def signup(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    name: Text,
+    email: Text,
+    password: Text,
+) -> Response:
+    try:
+        owner = accounts.register(session, email, password, name)
+    except accounts.AccountError as e:
+        return render(
+            request,
+            services,
+            "signup.html",
+            status_code=422,
+            error=str(e),
+            values={"name": name, "email": email},
+        )
+    return _logged_in(session, services, owner)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, services: ServicesDep) -> Response:
+    return render(request, services, "login.html", error=None, email="")
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+def login(
+    request: Request, session: SessionDep, services: ServicesDep, email: Text, password: Text
+) -> Response:
+    client = request.client.host if request.client else "?"
+    try:
+        count_attempt(
+            services.db,
+            f"login:{email.strip().lower()}:{client}",
+            limit=services.settings.login_attempts_per_15min,
+            per=timedelta(minutes=15),
+        )
+    except RateLimited as e:
+        return render(request, services, "login.html", status_code=429, error=str(e), email=email)
+    owner = accounts.authenticate(session, email, password)
+    if owner is None:
+        return render(
+            request,
+            services,
+            "login.html",
+            status_code=401,
+            error="Wrong e-mail address or password.",
+            email=email,
+        )
+    return _logged_in(session, services, owner)
+
+
+def _logged_in(session: SessionDep, services: ServicesDep, owner: accounts.Owner) -> Response:
+    response = redirect("/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        accounts.issue_token(session, owner, "session"),
+        httponly=True,
+        samesite="lax",
+        max_age=14 * 86400,
+        secure=services.settings.base_url.startswith("https"),
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request, session: SessionDep) -> Response:
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        accounts.revoke_token(session, cookie)
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/reference-photos", dependencies=[CsrfChecked])
+def add_reference(
+    file: UploadFile, owner: PageOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    data = file.file.read(30 * 2**20 + 1)
+    try:
+        enroll.enroll(session, owner, data, services.face_engine(), services.box)
+    except enroll.EnrollError as e:
+        return redirect(f"/?error={str(e)[:200]}")
+    return redirect("/#references")
+
+
+@router.post("/reference-photos/{reference_id}/delete", dependencies=[CsrfChecked])
+def delete_reference(reference_id: int, owner: PageOwner, session: SessionDep) -> Response:
+    ref = enroll.reference_of(session, owner, reference_id)
+    if ref is None:
+        raise HTTPException(404, "no such reference photo")
+    enroll.remove(session, owner, ref)
+    return redirect("/#references")
+
+
+@router.post("/friends", dependencies=[CsrfChecked])
+def invite(
+    owner: PageOwner, session: SessionDep, services: ServicesDep, name: Text, email: Text
+) -> Response:
+    try:
+        count_attempt(
+            services.db,
+            f"invite:{owner.id}",
+            limit=services.settings.invitations_per_hour,
+            per=timedelta(hours=1),
+        )
+        friend, _, mail = invites.invite(
+            session, services.settings, services.box, owner, name, email
+        )
+    except (invites.InviteError, RateLimited) as e:
+        return redirect(f"/?error={str(e)[:200]}#friends")
+    if mail is not None:
+        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    return redirect(f"/?invited={friend.id}#friends")
+
+
+@router.get("/friends/{friend_id}", response_class=HTMLResponse)
+def friend_page(
+    friend_id: int, request: Request, owner: PageOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    matches = review.matches_of(session, owner, friend)
+    return render(
+        request,
+        services,
+        "friend.html",
+        owner=owner,
+        friend=friend,
+        matches=matches,
+        thumbnail_sizes=_thumbnail_sizes(matches),
+        invite_url=invites.invite_url(services.settings, invites.token_of(services.box, friend)),
+    )
+
+
+def _thumbnail_sizes(matches: list[Match]) -> dict[int, tuple[int, int]]:
+    """Each thumbnail's pixel size (read from its header), to outline the face in percent."""
+    return {
+        m.id: Image.open(io.BytesIO(m.thumbnail)).size
+        for m in matches
+        if m.id is not None and m.thumbnail
+    }
+
+
+@router.post("/matches/{match_id}/review", dependencies=[CsrfChecked])
+def review_match(match_id: int, owner: PageOwner, session: SessionDep, decision: Text) -> Response:
+    match = review.match_of(session, owner, match_id)
+    if match is None or decision not in review.DECISIONS:
+        raise HTTPException(404, "no such match")
+    review.review(session, owner, match, decision)
+    return redirect(f"/friends/{match.friend_id}#match-{match.id}")
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, owner: PageOwner, services: ServicesDep) -> Response:
+    return render(request, services, "account.html", owner=owner)
+
+
+@router.post("/account/delete", dependencies=[CsrfChecked])
+def delete_account(owner: PageOwner, session: SessionDep) -> Response:
+    files = accounts.delete_owner(session, owner)
+    session.commit()
+    invites.remove_files(files)
+    response = redirect("/?deleted=1")
+    response.delete_cookie(SESSION_COOKIE)
+    return response

@@ -1,0 +1,232 @@
+// Photo Removal: a little plain JavaScript on top of pages that work without it.
+// - forms (or buttons) with data-confirm ask before they submit;
+// - [data-copy] buttons copy the invitation link;
+// - the share page uploads with a real progress bar and follows its scans live.
+(function () {
+  "use strict";
+
+  var POLL_MS = 1500;
+  var STATUS_WORDS = {
+    queued: "waiting to start",
+    running: "looking through photos",
+    done: "finished",
+    failed: "could not finish",
+  };
+
+  function confirmBeforeSubmit(event) {
+    var source = (event.submitter && event.submitter.dataset.confirm) || event.target.dataset.confirm;
+    if (source && !window.confirm(source)) {
+      event.preventDefault();
+    }
+  }
+
+  function setUpCopyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      var field = document.getElementById(button.dataset.copy);
+      var status = document.querySelector("[data-copy-status]");
+      if (!field || !navigator.clipboard) {
+        return;
+      }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(field.value).then(
+          function () { if (status) { status.textContent = "Link copied."; } },
+          function () { field.select(); }
+        );
+      });
+    });
+  }
+
+  // ---- the scans list on the share page ----
+
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  function newScanItem(id, label) {
+    var li = document.createElement("li");
+    li.className = "scan";
+    li.dataset.scanId = String(id);
+    li.innerHTML =
+      '<p class="scan__title"><span class="scan__label"></span>: <span class="scan__status"></span></p>' +
+      '<div class="scan__progress"><progress></progress>' +
+      '<span class="scan__count" aria-hidden="true"></span></div>' +
+      '<p class="scan__result"></p>';
+    li.querySelector(".scan__label").textContent = label;
+    li.querySelector("progress").setAttribute("aria-label", "Photos looked through in " + label);
+    return li;
+  }
+
+  function scanResult(scan, ownerName) {
+    if (scan.status === "done") {
+      return "Found " + plural(scan.matches, "photo", "photos") + " that may show " + ownerName +
+        ". Your upload has been deleted.";
+    }
+    if (scan.status === "failed") {
+      return (scan.error || "Something went wrong.") + " Your upload has been deleted.";
+    }
+    return scan.matches ? scan.matches + " found so far." : "";
+  }
+
+  function showScan(li, scan, ownerName) {
+    var bar = li.querySelector("progress");
+    var known = scan.photos_total !== null && scan.photos_total !== undefined;
+    li.className = "scan scan--" + scan.status;
+    setText(li.querySelector(".scan__status"), STATUS_WORDS[scan.status] || scan.status);
+    bar.max = known ? Math.max(scan.photos_total, 1) : 1;
+    if (known) {
+      bar.value = scan.status === "done" ? scan.photos_total : scan.photos_done;
+    } else {
+      bar.removeAttribute("value"); // an indeterminate bar while the photos are counted
+    }
+    setText(li.querySelector(".scan__count"),
+      known ? scan.photos_done + " of " + scan.photos_total + " photos" : "counting photos…");
+    setText(li.querySelector(".scan__result"), scanResult(scan, ownerName));
+  }
+
+  // Only touch text that changed, so screen readers announce changes, not every poll.
+  function setText(element, text) {
+    if (element.textContent !== text) {
+      element.textContent = text;
+    }
+  }
+
+  function ScanList(list) {
+    this.list = list;
+    this.url = list.dataset.scansUrl;
+    this.ownerName = list.dataset.ownerName;
+    this.timer = null;
+  }
+
+  ScanList.prototype.item = function (id, label) {
+    var li = this.list.querySelector('[data-scan-id="' + id + '"]');
+    if (!li) {
+      var empty = this.list.querySelector("[data-empty]");
+      if (empty) {
+        empty.remove();
+      }
+      li = newScanItem(id, label || "Your upload");
+      showScan(li, { status: "queued", photos_total: null, photos_done: 0, matches: 0 }, this.ownerName);
+      this.list.insertBefore(li, this.list.firstChild);
+    }
+    return li;
+  };
+
+  ScanList.prototype.busy = function () {
+    return this.list.querySelector(".scan--queued, .scan--running") !== null;
+  };
+
+  ScanList.prototype.poll = function () {
+    var self = this;
+    window.clearTimeout(self.timer);
+    fetch(self.url, { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("status " + response.status);
+        }
+        return response.json();
+      })
+      .then(function (scans) {
+        scans.forEach(function (scan) {
+          showScan(self.item(scan.id), scan, self.ownerName);
+        });
+        if (self.busy()) {
+          self.timer = window.setTimeout(function () { self.poll(); }, POLL_MS);
+        }
+      })
+      .catch(function () {
+        // A hiccup (a restart, a lost connection): try again a little later.
+        self.timer = window.setTimeout(function () { self.poll(); }, POLL_MS * 4);
+      });
+  };
+
+  // ---- the upload form on the share page ----
+
+  function setUpUpload(form, scans) {
+    var input = form.querySelector('input[type="file"]');
+    var button = form.querySelector('button[type="submit"]');
+    var bar = document.getElementById("upload-progress");
+    var message = document.getElementById("upload-message");
+    var maxBytes = Number(form.dataset.maxBytes || 0);
+
+    function say(text, isError) {
+      message.textContent = text;
+      message.classList.toggle("error-text", Boolean(isError));
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var file = input.files && input.files[0];
+      if (!file) {
+        say("Please choose your download first.", true);
+        return;
+      }
+      if (maxBytes && file.size > maxBytes) {
+        say("This file is larger than the limit; please split the download into parts.", true);
+        return;
+      }
+      upload(file);
+    });
+
+    function upload(file) {
+      var xhr = new XMLHttpRequest();
+      var data = new FormData();
+      data.append("file", file, file.name);
+      xhr.open("POST", form.action);
+      xhr.responseType = "json";
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          bar.value = Math.round((e.loaded / e.total) * 100);
+        }
+      });
+      xhr.addEventListener("load", function () { finished(xhr, file); });
+      xhr.addEventListener("error", function () {
+        done();
+        say("The upload was interrupted. Please check your connection and try again.", true);
+      });
+      button.disabled = true;
+      bar.hidden = false;
+      bar.value = 0;
+      say("Uploading " + file.name + "…");
+      xhr.send(data);
+    }
+
+    function finished(xhr, file) {
+      done();
+      var body = xhr.response || {};
+      if (xhr.status === 202 && body.scan_id) {
+        bar.value = 100;
+        say("Uploaded. The scan has started; you can follow it below.");
+        form.reset();
+        if (scans) {
+          scans.item(body.scan_id, file.name);
+          scans.poll();
+        }
+        return;
+      }
+      var detail = typeof body.detail === "string" ? body.detail : "The upload did not work.";
+      say(detail.charAt(0).toUpperCase() + detail.slice(1), true);
+    }
+
+    function done() {
+      button.disabled = false;
+    }
+  }
+
+  function start() {
+    document.addEventListener("submit", confirmBeforeSubmit);
+    setUpCopyButtons();
+    var list = document.getElementById("scans");
+    var scans = list ? new ScanList(list) : null;
+    if (scans && scans.busy()) {
+      scans.poll();
+    }
+    var form = document.getElementById("upload-form");
+    if (form) {
+      setUpUpload(form, scans);
+    }
+  }
+
+  start();
+})();
