@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Literal
 
@@ -45,6 +45,29 @@ class PhotoItem:
     album: str | None = None
     taken_at: datetime | None = None
     caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a photo was posted, as far as its source says."""
+
+    platform: Platform
+    post_url: str | None = None
+    album: str | None = None
+    taken_at: datetime | None = None
+    caption: str | None = None
+
+    def filled_from(self, other: Provenance) -> Provenance:
+        """This provenance with its missing fields taken from another description of the photo."""
+        names = [f.name for f in fields(self)]
+        gaps = {name: getattr(other, name) for name in names if getattr(self, name) is None}
+        return replace(self, **gaps)
+
+    def item(self, key: str, read: Callable[[], bytes]) -> PhotoItem:
+        """The PhotoItem of the photo at `key`, with this provenance."""
+        return PhotoItem(
+            key, read, self.platform, self.post_url, self.album, self.taken_at, self.caption
+        )
 
 
 def looks_like_photo(name: str) -> bool:

@@ -59,7 +59,7 @@ def iter_photos(path: Path, limits: ArchiveLimits | None = None) -> Iterator[Pho
         yield PhotoItem(key=path.name, read=lambda: _read_file(path, None, limits))
     else:
         for member in iter_archive(path, limits):
-            if _is_photo_member(member):
+            if is_photo_member(member):
                 yield PhotoItem(key=member.name, read=member.read)
 
 
@@ -71,7 +71,8 @@ def _is_single_photo(path: Path) -> bool:
     return "." not in path.name and archive_kind(head) is None and has_photo_signature(head)
 
 
-def _is_photo_member(member: ArchiveMember) -> bool:
+def is_photo_member(member: ArchiveMember) -> bool:
+    """True for a member that is a photo: by its suffix, or by its first bytes when it has none."""
     if is_hidden(member.name):
         return False
     base = member.name.rsplit("/", 1)[-1]
@@ -83,6 +84,37 @@ def _is_photo_member(member: ArchiveMember) -> bool:
         return has_photo_signature(member.head(_SNIFF_BYTES))
     except PhotoReadError:
         return False
+
+
+def iter_members(path: Path, limits: ArchiveLimits | None = None) -> Iterator[ArchiveMember]:
+    """Every file of a folder, a single file or a ZIP/TAR archive, as archive members named by
+    their relative paths, lazily and in the same stable order as `iter_photos`."""
+    limits = limits or ArchiveLimits()
+    if path.is_dir():
+        real_root = path.resolve()
+        for file in _walk(path, real_root, limits.max_path_depth):
+            yield _file_member(file, file.relative_to(path).as_posix(), real_root, limits)
+    elif _is_single_photo(path):
+        yield _file_member(path, path.name, None, limits)
+    else:
+        yield from iter_archive(path, limits)
+
+
+def _file_member(
+    path: Path, name: str, real_root: Path | None, limits: ArchiveLimits
+) -> ArchiveMember:
+    def head(n: int) -> bytes:
+        try:
+            with path.open("rb") as file:
+                return file.read(n)
+        except OSError as error:
+            raise PhotoReadError(_UNREADABLE) from error
+
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # gone since the folder was walked: read() will say so
+    return ArchiveMember(name, size, lambda: _read_file(path, real_root, limits), head)
 
 
 def _iter_folder(root: Path, limits: ArchiveLimits) -> Iterator[PhotoItem]:

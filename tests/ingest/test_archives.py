@@ -10,7 +10,7 @@ import tarfile
 import tracemalloc
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -107,16 +107,28 @@ def read_all(path: Path, limits: ArchiveLimits | None = None) -> dict[str, bytes
     return {item.key: item.read() for item in iter_photos(path, limits)}
 
 
-def listing(root: Path) -> set[tuple[str, int]]:
-    return {(str(p), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")}
+def listing(paths: Iterable[Path]) -> set[tuple[str, int]]:
+    return {(str(p), p.stat().st_size if p.is_file() else -1) for p in paths}
+
+
+def nearby(tmp_path: Path) -> set[tuple[str, int]]:
+    """This test session's files, and what lies loose above them. Other pytest sessions on the
+    machine come and go beside this one, so their folders are left out."""
+    session, top = tmp_path.parent, tmp_path.parent.parent
+    loose = (p for p in top.iterdir() if not p.name.startswith("pytest-"))
+    return listing(session.rglob("*")) | listing(loose)
+
+
+def cwd_files() -> set[str]:
+    return {name for name in os.listdir() if not name.startswith(".")}  # not the tools' caches
 
 
 @contextmanager
 def nothing_written(tmp_path: Path) -> Iterator[None]:
     """Nothing may appear anywhere near the archive: not beside it, above it, nor in the cwd."""
-    before = listing(tmp_path.parent.parent), set(os.listdir())
+    before = nearby(tmp_path), cwd_files()
     yield
-    assert (listing(tmp_path.parent.parent), set(os.listdir())) == before
+    assert (nearby(tmp_path), cwd_files()) == before
 
 
 def refused(path: Path, limits: ArchiveLimits | None = None) -> str:
