@@ -16,7 +16,14 @@ from fastapi.templating import Jinja2Templates
 from service.config import Settings
 from service.db import make_engine, migrate
 from service.jobs import Jobs
-from service.routes import api_friend, api_owner, pages_friend, pages_owner
+from service.routes import (
+    api_checklist,
+    api_friend,
+    api_owner,
+    pages_checklist,
+    pages_friend,
+    pages_owner,
+)
 from service.routes.deps import Services
 from service.routes.pages import LoginRequired
 from service.secrets_box import SecretBox
@@ -60,7 +67,14 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
     app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
-    for module in (api_owner, api_friend, pages_owner, pages_friend):
+    for module in (
+        api_owner,
+        api_friend,
+        api_checklist,
+        pages_owner,
+        pages_friend,
+        pages_checklist,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

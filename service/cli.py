@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
 
     worker = commands.add_parser("worker", help="run a job consumer only (extra machines)")
-    worker.add_argument("--workers", type=_positive, default=None,
-                        help="face-engine processes per scan (default: the number of cores)")
+    worker.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="face-engine processes per scan (default: the number of cores)",
+    )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 

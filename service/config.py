@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     mail_from: str = "photo-removal@localhost"
     allow_private_fetch: bool = False
     bluesky_api: str = "https://public.api.bsky.app"
+    flickr_api_key: str = ""  # Flickr profile links need one; without it they are refused kindly
     reminder_after: str = "3d,7d,14d"
     verify_every: str = "1d"
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)

@@ -74,9 +74,13 @@ def token_of(box: SecretBox, friend: Friend) -> str:
 
 
 def friend_for_token(session: Session, token: str) -> Friend | None:
-    """The friend holding this token, or None when it is unknown or expired."""
+    """The friend holding this token, or None when it is unknown or expired.
+
+    The expiry bounds the time to accept; an accepted invitation stays the friend's key to their
+    checklist (and to withdrawing) for as long as the owner keeps their account.
+    """
     friend = session.exec(select(Friend).where(Friend.token_hash == token_hash(token))).first()
-    if friend is None or friend.expires_at <= utcnow():
+    if friend is None or (friend.status != "accepted" and friend.expires_at <= utcnow()):
         return None
     return friend
 

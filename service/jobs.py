@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from huey import RedisHuey, SqliteHuey, crontab
@@ -18,13 +19,26 @@ from sqlmodel import Session
 
 from service.config import Settings
 from service.faces.matching import Thresholds
+from service.ingest.fetch import FetchOptions
 from service.notify.mail import deliver
+from service.notify.reminders import send_due_digests, send_due_reminders
 from service.notify.transport import TemporaryFailure, make_transport
 from service.scan import ScanContext, run_scan, stalled_scans
 from service.secrets_box import SecretBox
+from service.tables import utcnow
+from service.verify import run_due_checks
 
 log = logging.getLogger(__name__)
 _PENDING = "photo_removal_jobs"
+TICK_SECONDS = 5
+
+
+def fetch_options(settings: Settings) -> FetchOptions:
+    return FetchOptions(
+        allow_private=settings.allow_private_fetch,
+        bluesky_api=settings.bluesky_api,
+        flickr_api_key=settings.flickr_api_key or None,
+    )
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -47,11 +61,13 @@ class Jobs:
             box=SecretBox(settings.secret_key),
             thresholds=Thresholds.load(),
             workers=settings.scan_workers or None,
+            fetch=fetch_options(settings),
             lease=settings.scan_lease,
         )
         self.scan = self.huey.task(name="scan")(self._scan)
         self.send_mail = self.huey.task(name="send_mail")(self._send_mail)
-        self.huey.periodic_task(crontab(minute="*"), name="recover_scans")(self.recover_scans)
+        self.tick = self.huey.task(name="tick")(self.run_due_work)
+        self.huey.periodic_task(crontab(minute="*"), name="clock")(self._clock)
 
     @property
     def embedded(self) -> bool:
@@ -72,6 +88,22 @@ class Jobs:
             delay = min(2**attempt, 3600)  # 2 s, 4 s, 8 s ... up to an hour
             log.warning("mail %s: %s; retrying in %s s", mail_id, e, delay)
             self.send_mail.schedule((mail_id, attempt + 1), delay=delay)
+
+    def _clock(self) -> None:
+        """Huey's periodic tasks run once a minute; reminders and checks may be due every few
+        seconds (PHOTO_REMOVAL_REMINDER_AFTER=10s), so the minute is cut into ticks."""
+        self.recover_scans()
+        for delay in range(0, 60, TICK_SECONDS):
+            self.tick.schedule(delay=delay)
+
+    def run_due_work(self, now: datetime | None = None) -> None:
+        """Reminders, digests and re-checks whose time has come; each picks due rows."""
+        now = now or utcnow()
+        db, settings, box = self.context.db, self.settings, self.context.box
+        mails = send_due_reminders(db, settings, box, now) + send_due_digests(db, now)
+        mails += run_due_checks(db, fetch_options(settings), settings.verify_interval, now)
+        for mail_id in mails:
+            self.send_mail(mail_id)
 
     def recover_scans(self) -> None:
         """Re-send scans whose worker died; they resume where they stopped."""

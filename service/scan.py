@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,17 +23,37 @@ from service.db import unit_of_work
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
 from service.ingest.archives import ArchiveError
+from service.ingest.exports import iter_export
+from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
-from service.ingest.sources import iter_photos
+from service.ingest.profiles import UnreadableLink, read_profile
 from service.secrets_box import SecretBox
 from service.tables import Match, Owner, ReferenceFace, Scan, Source, utcnow
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
+# A face this close to one the owner rejected ("not me") is that face again, in the same photo or
+# a copy of it: it is not proposed a second time.
+REJECTED_RADIUS = 0.35
 
 
 class ScanFailed(Exception):
     """The scan cannot go on; the message is shown to the friend and the owner."""
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What earlier scans of this owner settled: photos already proposed, faces rejected."""
+
+    digests: set[str]
+    rejected: np.ndarray
+
+    def is_new(self, digest: str, encoding: np.ndarray) -> bool:
+        if digest and digest in self.digests:
+            return False
+        if not len(self.rejected):
+            return True
+        return bool(np.linalg.norm(self.rejected - encoding, axis=1).min() > REJECTED_RADIUS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,7 @@ class ScanContext:
     box: SecretBox
     thresholds: Thresholds
     workers: int | None
+    fetch: FetchOptions = field(default_factory=FetchOptions)
     lease: timedelta = timedelta(minutes=2)
 
 
@@ -59,13 +80,11 @@ def run_scan(ctx: ScanContext, scan_id: int) -> None:
     claimed = _claim(ctx, scan_id)
     if claimed is None:
         return
-    scan, source, gallery = claimed
+    scan, source, gallery, known = claimed
     try:
-        _scan_source(ctx, scan, source, gallery)
+        _scan_source(ctx, scan, source, gallery, known)
         _finish(ctx, scan, "done", None)
-    except ScanFailed as e:
-        _finish(ctx, scan, "failed", str(e))
-    except ArchiveError as e:
+    except (ScanFailed, ArchiveError, UnreadableLink) as e:
         _finish(ctx, scan, "failed", str(e))
     except _LeaseLost:
         log.warning("scan %s was taken over by another worker", scan_id)
@@ -78,7 +97,7 @@ class _LeaseLost(Exception):
     pass
 
 
-def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery] | None:
+def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery, _Known] | None:
     now = utcnow()
     with unit_of_work(ctx.db) as session:
         scan = session.get(Scan, scan_id, with_for_update=True)
@@ -90,47 +109,81 @@ def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery] | Non
         owner = session.get(Owner, scan.owner_id)
         assert source is not None and owner is not None
         refs = session.exec(select(ReferenceFace).where(ReferenceFace.owner_id == owner.id)).all()
+        known = _known(ctx, session, scan)
         scan.status, scan.attempts = "running", scan.attempts + 1
         scan.started_at = scan.started_at or now
         scan.lease_until = now + ctx.lease
         session.add(scan)
     codes = np.array([ctx.box.open(ref.sealed_encoding) for ref in refs])
-    return scan, source, Gallery({owner.name: codes} if len(codes) else {})
+    return scan, source, Gallery({owner.name: codes} if len(codes) else {}), known
 
 
-def _items(source: Source) -> Iterator[PhotoItem]:
+def _known(ctx: ScanContext, session: Session, scan: Scan) -> _Known:
+    """Photos this friend's earlier scans proposed (so a re-scan proposes only new ones), and
+    every face this owner rejected."""
+    digests = session.exec(
+        select(Match.photo_digest).where(
+            Match.friend_id == scan.friend_id, col(Match.scan_id) != scan.id
+        )
+    ).all()
+    rejected = session.exec(
+        select(Match.sealed_encoding).where(
+            Match.owner_id == scan.owner_id, Match.review == "rejected"
+        )
+    ).all()
+    codes = np.array([ctx.box.open(sealed) for sealed in rejected]).reshape(-1, 128)
+    return _Known(digests={d for d in digests if d}, rejected=codes)
+
+
+def _items(ctx: ScanContext, source: Source) -> Iterator[PhotoItem]:
+    if source.kind == "profile":
+        return iter(read_profile(source.label, ctx.fetch))
     if source.upload_path is None:
         raise ScanFailed("The uploaded file is no longer here; please upload it again.")
-    return iter_photos(Path(source.upload_path))
+    return iter_export([Path(source.upload_path)])
 
 
-def _count(source: Source) -> int:
-    # A listing pass: cheap for ZIP (its directory), one sequential read for a TAR stream.
-    return sum(1 for _ in _items(source))
+def _count(ctx: ScanContext, source: Source) -> int | None:
+    """The photos in an export (a listing pass: cheap for a ZIP, one read of a TAR stream).
+
+    A profile is not counted ahead: listing it fetches its pages, and it may change meanwhile.
+    """
+    if source.kind == "profile":
+        return None
+    return sum(1 for _ in _items(ctx, source))
 
 
-def _scan_source(ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery) -> None:
+def _scan_source(
+    ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery, known: _Known
+) -> None:
     if not len(gallery):
         raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
-    if scan.photos_total is None:
-        scan.photos_total = _count(source)
-        _checkpoint(ctx, scan, [], scan.photos_done)
-    skipped = itertools.islice(_items(source), scan.photos_done, None)
+    if scan.photos_total is None and source.kind != "profile":
+        scan.photos_total = _count(ctx, source)
+        _checkpoint(ctx, scan, [], scan.photos_done, known)
+    skipped = itertools.islice(_items(ctx, source), scan.photos_done, None)
     batch: list[tuple[PhotoItem, PhotoScan]] = []
     last = time.monotonic()
     with Scanner(gallery, ctx.thresholds, workers=ctx.workers, thumbnails=True) as scanner:
         for item, result in scanner.scan(skipped):
             batch.append((item, result))
             if time.monotonic() - last >= CHECKPOINT_SECONDS:
-                _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+                _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
                 batch, last = [], time.monotonic()
-    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+    if source.kind == "profile":
+        scan.photos_total = scan.photos_done + len(batch)  # known now that the listing ended
+    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
 
 
 def _checkpoint(
-    ctx: ScanContext, scan: Scan, batch: list[tuple[PhotoItem, PhotoScan]], done: int
+    ctx: ScanContext,
+    scan: Scan,
+    batch: list[tuple[PhotoItem, PhotoScan]],
+    done: int,
+    known: _Known,
 ) -> None:
-    """Record the matches of `batch` and the new resume point in one transaction."""
+    """Record the new matches of `batch` and the new resume point in one transaction."""
+    batch = [(item, _new_only(result, known)) for item, result in batch]
     found = 0
     with unit_of_work(ctx.db) as session:
         moved = session.execute(
@@ -149,6 +202,11 @@ def _checkpoint(
             found += _add_matches(session, ctx, scan, item, result)
     scan.photos_done = done
     scan.matches += found
+
+
+def _new_only(result: PhotoScan, known: _Known) -> PhotoScan:
+    fresh = tuple(f for f in result.matches if known.is_new(result.digest, f.encoding))
+    return result if len(fresh) == len(result.matches) else replace(result, matches=fresh)
 
 
 def _add_matches(
@@ -174,6 +232,7 @@ def _add_matches(
                 sealed_encoding=ctx.box.seal(face.encoding),
                 thumbnail=result.thumbnail,
                 thumbnail_scale=result.thumbnail_scale,
+                photo_digest=result.digest,
             )
         )
     return len(result.matches)

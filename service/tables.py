@@ -57,6 +57,11 @@ class Owner(SQLModel, table=True):
     name: str = Field(max_length=200)
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Friends' answers are gathered into one digest mail, sent when this time comes.
+    digest_due_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    last_digest_at: datetime | None = _when()
 
 
 class LoginToken(SQLModel, table=True):
@@ -93,6 +98,13 @@ class Friend(SQLModel, table=True):
     consented_at: datetime | None = _when()
     consent_version: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    checklist_sent_at: datetime | None = _when()
+    # The reminder schedule is a column, so a restart loses nothing; None: nothing is due.
+    next_reminder_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    reminders_sent: int = 0
+    unsubscribed_at: datetime | None = _when()
 
 
 class Source(SQLModel, table=True):
@@ -172,7 +184,16 @@ class Match(SQLModel, table=True):
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     thumbnail_scale: float = 1.0  # thumbnail pixels per original pixel, to outline the face
+    photo_digest: str = Field(default="", max_length=64, index=True)  # the same photo, re-scanned
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answered_at: datetime | None = _when()
+    # Verification of public photos: when to look next, and what the server said last time.
+    next_check_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    check_etag: str | None = Field(default=None, max_length=400)
+    check_last_modified: str | None = Field(default=None, max_length=100)
+    check_failures: int = 0
 
 
 class AuditEvent(SQLModel, table=True):

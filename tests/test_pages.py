@@ -403,7 +403,8 @@ def test_it_records_consent_and_opens_the_share_page(world: World, anonymous: Te
     assert _template(page) == "share.html"
     assert _context(page)["friend"].status == "accepted"
     assert "Up to 20 GB" in page.text
-    assert f'action="/api/v1/invites/{token}/exports"' in page.text
+    assert f'action="/invite/{token}/share"' in page.text  # works without JavaScript too
+    assert f'data-api-url="/api/v1/invites/{token}/exports"' in page.text
     assert 'aria-live="polite"' in page.text and "Nothing shared yet." in page.text
 
 

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ class PhotoScan:
     error: str | None = None
     thumbnail: bytes | None = None  # only for a photo with matches, when asked for
     thumbnail_scale: float = 1.0
+    digest: str = ""  # of the photo's bytes: the same photo found again is the same photo
 
 
 # --- the worker side: one engine per process -------------------------------------------------
@@ -177,7 +178,7 @@ class Scanner:
         for digest, future in list(in_flight.items()):
             if future.done():
                 del in_flight[digest]
-                done[digest] = self._result(future)
+                done[digest] = replace(self._result(future), digest=digest.hex())
 
     def _result(self, future: Future[PhotoScan]) -> PhotoScan:
         try:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.db import unit_of_work
@@ -78,15 +78,22 @@ def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
 
 
 def deliver(db: Engine, transport: Transport, settings: Settings, mail_id: int) -> str:
-    """Send one mail if it is still pending; returns what happened, in words."""
+    """Send one mail if it is still pending; returns what happened, in words.
+
+    The mail is claimed first (pending -> sending, in its own transaction), so two workers
+    handed the same job never both send it.
+    """
     with unit_of_work(db) as session:
+        claimed = session.execute(
+            update(OutgoingMail)
+            .where(col(OutgoingMail.id) == mail_id, col(OutgoingMail.status) == "pending")
+            .values(status="sending", attempts=OutgoingMail.attempts + 1)
+        )
         mail = session.get(OutgoingMail, mail_id)
         if mail is None:
             return "gone: its owner or friend was deleted"
-        if mail.status != "pending":
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return f"already {mail.status}"
-        mail.attempts += 1
-        session.add(mail)
         message = message_for(mail, settings)
     try:
         transport.send(message)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from service import invites, uploads
-from service.jobs import enqueue_after_commit
+from service.ingest.profiles import UnreadableLink, read_profile
+from service.jobs import enqueue_after_commit, fetch_options
 from service.routes.deps import ConsentingFriend, InvitedFriend, ServicesDep, SessionDep
-from service.routes.schemas import ConsentRequest, ScanPublic, ScanQueued
+from service.routes.schemas import ConsentRequest, ProfileRequest, ScanPublic, ScanQueued
 from service.routes.streaming import receive_archive
 
 router = APIRouter(prefix="/api/v1/invites/{token}")
@@ -40,6 +41,23 @@ async def upload_export(
     except BaseException:
         received.path.unlink(missing_ok=True)
         raise
+    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    assert scan.id is not None
+    return ScanQueued(scan_id=scan.id)
+
+
+@router.post("/profiles", status_code=202)
+def add_profile(
+    body: ProfileRequest, friend: ConsentingFriend, session: SessionDep, services: ServicesDep
+) -> ScanQueued:
+    """Checks now that the link can be read (422 with the reason if not); the job reads it all."""
+    try:
+        listing = read_profile(body.url.strip(), fetch_options(services.settings))
+    except UnreadableLink as e:
+        raise HTTPException(422, str(e)) from None
+    scan = uploads.add_source(
+        session, friend, kind="profile", label=listing.url, upload=None, size=0
+    )
     enqueue_after_commit(session, services.jobs.scan, scan.id)
     assert scan.id is not None
     return ScanQueued(scan_id=scan.id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.accounts import owner_for_token
 from service.routes.deps import CSRF_COOKIE, SESSION_COOKIE, ServicesDep, SessionDep
@@ -61,5 +62,25 @@ def optional_owner(request: Request, session: SessionDep) -> Owner | None:
     return owner_for_token(session, cookie, "session") if cookie else None
 
 
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+FLASH_COOKIE = "flash"
+
+
+def redirect(url: str, *, error: str | None = None) -> RedirectResponse:
+    """A 303 to `url`; `error` is shown once on the next page (a cookie only we can set, so
+    nobody can craft a link that puts words of theirs on the owner's page)."""
+    response = RedirectResponse(url, status_code=303)
+    if error:
+        response.set_cookie(
+            FLASH_COOKIE, quote(error[:300]), max_age=60, httponly=True, samesite="strict"
+        )
+    return response
+
+
+def take_flash(request: Request, response: Response) -> None:
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE)
+
+
+def flash_of(request: Request) -> str | None:
+    value = request.cookies.get(FLASH_COOKIE)
+    return unquote(value) if value else None

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service import enroll, invites, uploads
+from service.ingest.profiles import UnreadableLink, read_profile
 from service.invites import CONSENT_VERSION
+from service.jobs import enqueue_after_commit, fetch_options
 from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
-from service.routes.pages import CsrfChecked, redirect, render
+from service.routes.pages import CsrfChecked, flash_of, redirect, render, take_flash
+from service.routes.streaming import receive_archive
 from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +68,7 @@ def share(
     if friend.status != "accepted":
         return redirect(f"/invite/{token}")
     owner = session.get(Owner, friend.owner_id)
-    return render(
+    response = render(
         request,
         services,
         "share.html",
@@ -74,4 +77,58 @@ def share(
         owner=owner,
         scans=uploads.scans_of(session, friend),
         max_upload_mb=services.settings.max_upload_bytes // 2**20,
+        error=flash_of(request),
     )
+    take_flash(request, response)
+    return response
+
+
+@router.post("/invite/{token}/share")
+async def share_upload(
+    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Response:
+    """The upload form without JavaScript: the same as the JSON API, then back to the page.
+
+    No CSRF token: the credential is the token in the path, not a cookie, so another site
+    cannot borrow it; and reading a form field first would mean buffering the whole upload.
+    """
+    if friend.status != "accepted":
+        return redirect(f"/invite/{token}")
+    try:
+        received = await receive_archive(
+            request, services.settings.quarantine_dir, services.settings.max_upload_bytes
+        )
+    except HTTPException as e:
+        return redirect(f"/invite/{token}/share", error=str(e.detail))
+    scan = uploads.add_source(
+        session,
+        friend,
+        kind="export",
+        label=received.filename,
+        upload=received.path,
+        size=received.size,
+    )
+    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    return redirect(f"/invite/{token}/share#scans")
+
+
+@router.post("/invite/{token}/profiles", dependencies=[CsrfChecked])
+def share_profile(
+    token: str,
+    friend: InvitedFriend,
+    session: SessionDep,
+    services: ServicesDep,
+    url: Annotated[str, Form()],
+) -> Response:
+    """A public profile link from the share page's form."""
+    if friend.status != "accepted":
+        return redirect(f"/invite/{token}")
+    try:
+        listing = read_profile(url.strip(), fetch_options(services.settings))
+    except UnreadableLink as e:
+        return redirect(f"/invite/{token}/share#profile", error=str(e))
+    scan = uploads.add_source(
+        session, friend, kind="profile", label=listing.url, upload=None, size=0
+    )
+    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    return redirect(f"/invite/{token}/share#scans")

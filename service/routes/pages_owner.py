@@ -12,8 +12,17 @@ from PIL import Image
 
 from service import accounts, enroll, invites, review
 from service.jobs import enqueue_after_commit
+from service.routes.api_owner import MAX_REFERENCE_BYTES
 from service.routes.deps import SESSION_COOKIE, ServicesDep, SessionDep
-from service.routes.pages import CsrfChecked, PageOwner, optional_owner, redirect, render
+from service.routes.pages import (
+    CsrfChecked,
+    PageOwner,
+    flash_of,
+    optional_owner,
+    redirect,
+    render,
+    take_flash,
+)
 from service.security import RateLimited, count_attempt
 from service.tables import Match
 
@@ -26,7 +35,7 @@ def home(request: Request, session: SessionDep, services: ServicesDep) -> Respon
     owner = optional_owner(request, session)
     if owner is None:
         return render(request, services, "welcome.html")
-    return render(
+    response = render(
         request,
         services,
         "dashboard.html",
@@ -35,8 +44,10 @@ def home(request: Request, session: SessionDep, services: ServicesDep) -> Respon
         friends=invites.friends_of(session, owner),
         pending=review.pending_count(session, owner),
         invited=request.query_params.get("invited"),
-        error=request.query_params.get("error"),
+        error=flash_of(request),
     )
+    take_flash(request, response)
+    return response
 
 
 @router.get("/signup", response_class=HTMLResponse)
@@ -125,11 +136,13 @@ def logout(request: Request, session: SessionDep) -> Response:
 def add_reference(
     file: UploadFile, owner: PageOwner, session: SessionDep, services: ServicesDep
 ) -> Response:
-    data = file.file.read(30 * 2**20 + 1)
+    data = file.file.read(MAX_REFERENCE_BYTES + 1)
+    if len(data) > MAX_REFERENCE_BYTES:
+        return redirect("/", error="the photo is larger than 30 MB; please choose a smaller one")
     try:
         enroll.enroll(session, owner, data, services.face_engine(), services.box)
     except enroll.EnrollError as e:
-        return redirect(f"/?error={str(e)[:200]}")
+        return redirect("/", error=str(e))
     return redirect("/#references")
 
 
@@ -157,7 +170,7 @@ def invite(
             session, services.settings, services.box, owner, name, email
         )
     except (invites.InviteError, RateLimited) as e:
-        return redirect(f"/?error={str(e)[:200]}#friends")
+        return redirect("/#friends", error=str(e))
     if mail is not None:
         enqueue_after_commit(session, services.jobs.send_mail, mail.id)
     return redirect(f"/?invited={friend.id}#friends")

@@ -154,3 +154,31 @@ class ScanPublic(BaseModel):
             matches=scan.matches,
             error=scan.error,
         )
+
+
+class ChecklistItemPublic(BaseModel):
+    id: int
+    thumbnail_url: str | None
+    platform: str
+    post_url: str | None
+    taken_at: datetime | None
+    caption: str | None
+    album: str | None
+    photo: str
+    instructions: list[dict[str, object]]
+    status: str
+    verified_at: datetime | None
+
+
+class ChecklistPublic(BaseModel):
+    owner_name: str
+    items: list[ChecklistItemPublic]
+
+
+class AnswerRequest(BaseModel):
+    status: Literal["removed", "private", "keep", "not_me"]
+
+
+class ChecklistQueued(BaseModel):
+    items: int
+    open_items: int

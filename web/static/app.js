@@ -80,7 +80,8 @@
       bar.removeAttribute("value"); // an indeterminate bar while the photos are counted
     }
     setText(li.querySelector(".scan__count"),
-      known ? scan.photos_done + " of " + scan.photos_total + " photos" : "counting photos…");
+      known ? scan.photos_done + " of " + scan.photos_total + " photos"
+        : (scan.photos_done ? scan.photos_done + " photos so far" : "counting photos…"));
     setText(li.querySelector(".scan__result"), scanResult(scan, ownerName));
   }
 
@@ -172,7 +173,7 @@
       var xhr = new XMLHttpRequest();
       var data = new FormData();
       data.append("file", file, file.name);
-      xhr.open("POST", form.action);
+      xhr.open("POST", form.dataset.apiUrl || form.action);
       xhr.responseType = "json";
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (e) {

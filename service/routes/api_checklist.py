@@ -1,0 +1,75 @@
+"""The checklist in the JSON API: the owner sends it, the friend reads and answers it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+
+from service import checklist, invites
+from service.jobs import enqueue_after_commit
+from service.routes.deps import CurrentOwner, InvitedFriend, ServicesDep, SessionDep
+from service.routes.schemas import (
+    AnswerRequest,
+    ChecklistItemPublic,
+    ChecklistPublic,
+    ChecklistQueued,
+)
+from service.tables import Friend, Match, Owner
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/friends/{friend_id}/checklist/send", status_code=202)
+def send_checklist(
+    friend_id: int, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> ChecklistQueued:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    try:
+        mail = checklist.send(session, services.settings, services.box, owner, friend)
+    except checklist.ChecklistError as e:
+        raise HTTPException(422, str(e)) from None
+    if mail is not None:
+        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    items = checklist.items_of(session, friend)
+    return ChecklistQueued(items=len(items), open_items=checklist.open_count(items))
+
+
+def item_public(token: str, item: Match) -> ChecklistItemPublic:
+    url = f"/api/v1/invites/{token}/checklist/{item.id}/thumbnail" if item.thumbnail else None
+    return ChecklistItemPublic.model_validate({**checklist.view(item), "thumbnail_url": url})
+
+
+@router.get("/invites/{token}/checklist")
+def get_checklist(token: str, friend: InvitedFriend, session: SessionDep) -> ChecklistPublic:
+    owner = session.get(Owner, friend.owner_id)
+    assert owner is not None
+    return ChecklistPublic(
+        owner_name=owner.name,
+        items=[item_public(token, i) for i in checklist.items_of(session, friend)],
+    )
+
+
+def _item(session: SessionDep, friend: Friend, item_id: int) -> Match:
+    item = checklist.item_of(session, friend, item_id)
+    if item is None:
+        raise HTTPException(404, "no such item on your list")
+    return item
+
+
+@router.post("/invites/{token}/checklist/{item_id}")
+def answer_item(
+    token: str, item_id: int, body: AnswerRequest, friend: InvitedFriend, session: SessionDep
+) -> ChecklistItemPublic:
+    item = checklist.answer(session, friend, _item(session, friend, item_id), body.status)
+    return item_public(token, item)
+
+
+@router.get("/invites/{token}/checklist/{item_id}/thumbnail")
+def item_thumbnail(item_id: int, friend: InvitedFriend, session: SessionDep) -> Response:
+    item = _item(session, friend, item_id)
+    if item.thumbnail is None:
+        raise HTTPException(404, "no thumbnail")
+    return Response(
+        item.thumbnail, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )

@@ -1,0 +1,80 @@
+"""The friend's checklist page and the unsubscribe link of reminders (no log-in: the token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from service import checklist
+from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
+from service.routes.pages import CsrfChecked, redirect, render
+from service.tables import Owner
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/checklist/{token}", response_class=HTMLResponse)
+def checklist_page(
+    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Response:
+    owner = session.get(Owner, friend.owner_id)
+    items = checklist.items_of(session, friend)
+    return render(
+        request,
+        services,
+        "checklist.html",
+        token=token,
+        friend=friend,
+        owner=owner,
+        items=[checklist.view(item) for item in items],
+        open=checklist.open_count(items),
+    )
+
+
+@router.post("/checklist/{token}/items/{item_id}", dependencies=[CsrfChecked])
+def answer(
+    token: str,
+    item_id: int,
+    friend: InvitedFriend,
+    session: SessionDep,
+    status: Annotated[str, Form()],
+) -> Response:
+    item = checklist.item_of(session, friend, item_id)
+    if item is None:
+        raise HTTPException(404, "no such item on your list")
+    try:
+        checklist.answer(session, friend, item, status)
+    except checklist.ChecklistError as e:
+        raise HTTPException(422, str(e)) from None
+    return redirect(f"/checklist/{token}#item-{item_id}")
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(
+    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Response:
+    owner = session.get(Owner, friend.owner_id)
+    return render(
+        request,
+        services,
+        "unsubscribe.html",
+        token=token,
+        friend=friend,
+        owner=owner,
+        done=friend.unsubscribed_at is not None,
+    )
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe(
+    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Response:
+    """RFC 8058 one-click: mail clients POST here without cookies, so no CSRF token is asked;
+    the token in the link is the friend's key, and stopping reminders is all it can do here."""
+    checklist.unsubscribe(session, friend)
+    owner = session.get(Owner, friend.owner_id)
+    return render(
+        request, services, "unsubscribe.html", token=token, friend=friend, owner=owner, done=True
+    )
