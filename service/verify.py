@@ -95,12 +95,12 @@ def look(fetcher: Fetcher, match: Match) -> Verdict:
         image = fetcher.get(match.photo, max_bytes=64 * 2**20, headers=_conditional(match))
         if image.status in GONE:
             return Verdict(present=False)
-        if image.status == 304:
-            present: bool | None = match.verified_at is None
-            return Verdict(present, match.check_etag, match.check_last_modified)
         if image.status >= 400:
             return Verdict(present=None)
-        etag, modified = image.headers.get("etag"), image.headers.get("last-modified")
+        etag, modified = match.check_etag, match.check_last_modified  # 304: unchanged
+        if image.status != 304:
+            etag, modified = image.headers.get("etag"), image.headers.get("last-modified")
+        # The image may outlive its post (platforms keep media files a while): the post decides.
         if match.post_url and match.post_url != match.photo:
             page = fetcher.get(match.post_url, max_bytes=8 * 2**20)
             if page.status in GONE or (page.status == 200 and not _holds(page.text(), match)):
