@@ -114,26 +114,24 @@ def purge(session: Session, friend: Friend) -> list[str]:
     return uploads
 
 
-def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int]]:
-    """Each friend with their number of matches and of open (unanswered, confirmed) items."""
+def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int, int]]:
+    """Each friend with their matches, open items (confirmed, unanswered) and confirmed ones."""
     friends = session.exec(
         select(Friend).where(Friend.owner_id == owner.id).order_by(col(Friend.id))
     ).all()
-    counts = dict(
-        session.exec(
-            select(Match.friend_id, func.count())
-            .where(Match.owner_id == owner.id)
-            .group_by(col(Match.friend_id))
-        ).all()
-    )
-    open_items = dict(
-        session.exec(
-            select(Match.friend_id, func.count())
-            .where(Match.owner_id == owner.id, Match.review == "confirmed", Match.status == "open")
-            .group_by(col(Match.friend_id))
-        ).all()
-    )
-    return [(f, counts.get(f.id or 0, 0), open_items.get(f.id or 0, 0)) for f in friends]
+    rows = session.exec(
+        select(Match.friend_id, Match.review, Match.status, func.count())
+        .where(Match.owner_id == owner.id)
+        .group_by(col(Match.friend_id), col(Match.review), col(Match.status))
+    ).all()
+    counts: dict[int, list[int]] = {}
+    for friend_id, review, status, n in rows:
+        tally = counts.setdefault(friend_id, [0, 0, 0])
+        tally[0] += n
+        if review == "confirmed":
+            tally[2] += n
+            tally[1] += n if status == "open" else 0
+    return [(f, *counts.get(f.id or 0, [0, 0, 0])) for f in friends]  # type: ignore[misc]
 
 
 def friend_of(session: Session, owner: Owner, friend_id: int) -> Friend | None:

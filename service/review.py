@@ -38,3 +38,17 @@ def pending_count(session: Session, owner: Owner) -> int:
         select(col(Match.id)).where(Match.owner_id == owner.id, Match.review == "pending")
     ).all()
     return len(rows)
+
+
+def review_all(
+    session: Session, owner: Owner, friend: Friend, decision: str, band: str | None = None
+) -> list[Match]:
+    """Decide every match still pending for this friend (only those of `band`, if given)."""
+    pending = [
+        m
+        for m in matches_of(session, owner, friend)
+        if m.review == "pending" and (band is None or m.band == band)
+    ]
+    for match in pending:
+        review(session, owner, match, decision)
+    return pending

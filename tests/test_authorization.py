@@ -112,6 +112,12 @@ OWNER_ROUTES = [
     ("GET", "/api/v1/friends/{alice_friend}/matches", None, 200),
     ("GET", "/api/v1/matches/{alice_match}/thumbnail", None, 200),
     ("POST", "/api/v1/friends/{alice_friend}/checklist/send", None, 422),  # nothing confirmed
+    (
+        "POST",
+        "/api/v1/friends/{alice_friend}/matches/review",
+        {"decision": "confirmed", "band": "possible"},
+        200,
+    ),
     ("POST", "/api/v1/matches/{alice_match}/review", {"decision": "rejected"}, 200),
     ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
     ("DELETE", "/api/v1/me", None, 204),
@@ -241,6 +247,8 @@ PAGE_ROUTES = [
     ("GET", "/friends/{alice_friend}"),
     ("POST", "/matches/{alice_match}/review"),
     ("POST", "/reference-photos/{alice_ref}/delete"),
+    ("POST", "/friends/{alice_friend}/review-all"),
+    ("POST", "/friends/{alice_friend}/checklist/send"),
 ]
 PAGES_FOR_ANYONE_LOGGED_IN = [
     ("GET", "/account"),

@@ -251,3 +251,29 @@ def test_it_shows_the_checklist_page_on_a_phone(circle: Circle) -> None:
     )
     assert answer.status_code == 303
     assert "Every photo has an answer" in circle.client.get(f"/checklist/{circle.token}").text
+
+
+def test_it_confirms_a_whole_band_at_once(circle: Circle) -> None:
+    with Session(circle.db) as session:
+        possible = session.get(Match, circle.matches[2])
+        assert possible is not None
+        possible.band = "possible"
+        session.add(possible)
+        session.commit()
+    answer = circle.client.post(
+        f"/api/v1/friends/{circle.friend_id}/matches/review",
+        headers=circle.alice,
+        json={"decision": "confirmed", "band": "strong"},
+    )
+    assert sorted(m["id"] for m in answer.json()) == sorted(circle.matches[:2])
+    reviews = {
+        m["id"]: m["review"]
+        for m in circle.client.get(
+            f"/api/v1/friends/{circle.friend_id}/matches", headers=circle.alice
+        ).json()
+    }
+    assert reviews == {
+        circle.matches[0]: "confirmed",
+        circle.matches[1]: "confirmed",
+        circle.matches[2]: "pending",
+    }  # the possible one waits for a look

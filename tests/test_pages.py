@@ -252,7 +252,7 @@ def test_it_shows_alice_her_face_her_friends_and_what_waits(
         .startswith("image/jpeg")
     )
     friends = _context(page)["friends"]
-    bob, matches, _ = next(row for row in friends if row[0].id == world.bob_id)
+    bob, matches, _, _ = next(row for row in friends if row[0].id == world.bob_id)
     assert bob.status == "accepted" and matches >= 2
     assert f'<a href="/friends/{world.bob_id}">Bob</a>' in page.text
     assert _context(page)["pending"] >= 1

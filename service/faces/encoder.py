@@ -1,150 +1,61 @@
-"""dlib's face recognition ResNet run in numpy: the same 128-d descriptors, several times faster.
+"""dlib's face recognition ResNet run in numpy: the same 128-d descriptors, ~10x faster.
 
 The `dlib-bin` wheel is built without BLAS, so its convolutions run on dlib's own matrix product
-(~120 ms a face on one core). numpy's matrix product is OpenBLAS: each convolution below is one
-im2col copy and one float32 `matmul`. The weights are read straight from dlib's model file, whose
-layout is dlib's own serialization format (dlib/serialize.h, dlib/dnn/core.h, dlib/dnn/layers.h).
+(~120 ms a face). numpy's matrix product is OpenBLAS, so here each convolution is one im2col copy
+and one float32 `matmul`. The weights are read from dlib's own model file, in dlib's own
+serialization format (dlib/serialize.h, dlib/dnn/core.h, dlib/dnn/layers.h, dlib/cuda/tensor.h).
+
+Run one thread per process (OPENBLAS_NUM_THREADS=1 before numpy is imported): OpenBLAS threads
+spin while they wait, and steal the core from the im2col copies and from the other scanners.
 """
 
 from __future__ import annotations
 
-import bz2
-from collections.abc import Iterator
+import importlib.util
+import math
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import dlib
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 CHIP_SIZE = 150  # input_rgb_image_sized<150>
 CHIP_PADDING = 0.25  # what compute_face_descriptor passes to get_face_chip_details
 DESCRIPTOR_SIZE = 128
+MODEL_NAME = "dlib_face_recognition_resnet_model_v1.dat"
+# Faces per forward pass: larger batches stop paying off once the im2col buffers (~6 MB a face)
+# leave the cache, and memory grows with the batch.
+MAX_BATCH = 8
 
-Array = np.ndarray
+F32 = npt.NDArray[np.float32]
 
 
 class ModelFormatError(ValueError):
     """The model file is not the dlib network this module knows how to run."""
 
 
-# ---------------------------------------------------------------------------------------------
-# The network, as dnn_face_recognition_ex.cpp declares it, listed from the top (the loss side)
-# down to the input: the order in which dlib writes the layers' version numbers.
-
-
-@dataclass(frozen=True)
-class _Op:
-    kind: str  # con, affine, relu, max_pool, avg_pool, add_prev, fc, tag, skip
-    arg: int = 0  # tag number for tag / skip / add_prev
-
-
-def _block(stride: int) -> list[_Op]:
-    # block<N,affine,stride> = affine<con<N,3,3,1,1,relu<affine<con<N,3,3,stride,stride,...>>>>>
-    del stride  # the stride is read back from the file; it only names the block here
-    return [_Op("affine"), _Op("con"), _Op("relu"), _Op("affine"), _Op("con")]
-
-
-def _ares() -> list[_Op]:
-    # relu<add_prev1<block<N,affine,1,tag1<SUBNET>>>>
-    return [_Op("relu"), _Op("add_prev", 1), *_block(1), _Op("tag", 1)]
-
-
-def _ares_down() -> list[_Op]:
-    # relu<add_prev2<avg_pool<2,2,2,2,skip1<tag2<block<N,affine,2,tag1<SUBNET>>>>>>>
-    return [
-        _Op("relu"), _Op("add_prev", 2), _Op("avg_pool"), _Op("skip", 1), _Op("tag", 2),
-        *_block(2), _Op("tag", 1),
-    ]  # fmt: skip
-
-
-def _network_top_down() -> list[_Op]:
-    ops = [_Op("fc"), _Op("avg_pool")]  # fc_no_bias<128, avg_pool_everything<...>>
-    ops += _ares_down()  # alevel0
-    ops += _ares() + _ares() + _ares_down()  # alevel1 (256)
-    ops += _ares() + _ares() + _ares_down()  # alevel2 (128)
-    ops += _ares() * 3 + _ares_down()  # alevel3 (64)
-    ops += _ares() * 3  # alevel4 (32)
-    ops += [_Op("max_pool"), _Op("relu"), _Op("affine"), _Op("con")]
-    return ops
-
-
-_WRAPPERS = {"tag", "skip"}  # add_tag_layer / add_skip_layer: a version number and nothing more
-
-
-# ---------------------------------------------------------------------------------------------
-# dlib's serialization primitives (dlib/serialize.h)
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ModelFormatError("the model file ends early")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int(self) -> int:
-        # A control byte (low nibble: byte count, 0x80: negative), then little-endian magnitude.
-        control = self._take(1)[0]
-        size = control & 0x0F
-        if not 1 <= size <= 8:
-            raise ModelFormatError(f"bad integer control byte {control:#x} at {self.pos - 1}")
-        value = int.from_bytes(self._take(size), "little")
-        return -value if control & 0x80 else value
-
-    def float(self) -> float:
-        # float_details: mantissa * 2**exponent, each written as an integer above.
-        mantissa, exponent = self.int(), self.int()
-        special = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
-        return special[exponent] if exponent in special else float(np.ldexp(mantissa, exponent))
-
-    def bool(self) -> bool:
-        return self._take(1) == b"1"  # written as the character '0' or '1'
-
-    def string(self) -> str:
-        return self._take(self.int()).decode("ascii", "replace")
-
-    def expect(self, *versions: str) -> str:
-        found = self.string()
-        if found not in versions:
-            raise ModelFormatError(f"expected {' or '.join(versions)}, found {found!r}")
-        return found
-
-    def tensor(self) -> Array:
-        # Version 2 stores the values as raw little-endian float32; version 1 (per-value
-        # float_details) predates every published model, so it is refused rather than parsed.
-        version = self.int()
-        if version != 2:
-            raise ModelFormatError(f"unsupported tensor version {version}")
-        shape = (self.int(), self.int(), self.int(), self.int())  # num_samples, k, nr, nc
-        count = int(np.prod(shape))
-        return np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32).reshape(shape)
-
-    def alias_tensor(self) -> tuple[int, int, int, int]:
-        if self.int() != 1:
-            raise ModelFormatError("unsupported alias_tensor version")
-        return (self.int(), self.int(), self.int(), self.int())
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the layers
-
-
+# The layers, as this module runs them
 @dataclass
 class _Conv:
-    weights: Array  # (kh*kw*C, F): rows ordered (row, column, channel) to match the NHWC im2col
-    bias: Array  # (F,)
+    weights: F32  # (kh*kw*C, F), rows in (row, column, channel) order like the NHWC im2col
+    bias: F32  # (F,)
     size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
-    relu: bool = False  # a following relu, applied in place on the product
+    relu: bool = False  # the relu above it, applied in place on the product
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Affine:  # the trained batch-norm: a scale and a shift per channel, folded into _Conv
+    gamma: F32
+    beta: F32
+
+
+@dataclass(frozen=True)
 class _Pool:
     kind: str  # max_pool or avg_pool
     size: tuple[int, int]  # (0, 0): the whole input (avg_pool_everything)
@@ -152,192 +63,283 @@ class _Pool:
     padding: tuple[int, int]
 
 
-Layer = _Conv | _Pool | _Op | Array  # an Array is the fc matrix; an _Op is relu/tag/skip/add_prev
+@dataclass(frozen=True)
+class _Fc:
+    weights: F32  # (inputs, outputs): out = x @ weights, no bias
+
+
+@dataclass
+class _Op:  # the layers without parameters
+    kind: str  # tag, skip, add_prev, relu
+    tag: int = 0  # for tag, skip and add_prev
+    relu: bool = False  # for add_prev: the relu above it
+
+
+_Layer = _Conv | _Affine | _Pool | _Fc | _Op
+
+
+# The network of dnn_face_recognition_ex.cpp, from the top (the loss side) down to the input:
+# the order in which dlib writes each layer's version number.
+def _ares(down: bool) -> list[str]:
+    # ares      = relu<add_prev1<block<N,affine,1,tag1<SUBNET>>>>
+    # ares_down = relu<add_prev2<avg_pool<2,2,2,2,skip1<tag2<block<N,affine,2,tag1<SUBNET>>>>>>>
+    # block     = affine<con<N,3,3,1,1,relu<affine<con<N,3,3,stride,stride,SUBNET>>>>>
+    shortcut = ["add_prev2", "avg_pool", "skip1", "tag2"] if down else ["add_prev1"]
+    return ["relu", *shortcut, "affine", "con", "relu", "affine", "con", "tag1"]
+
+
+def _network_top_down() -> list[str]:
+    ops = ["fc", "avg_pool"]  # fc_no_bias<128, avg_pool_everything<...>>
+    ops += _ares(True)  # alevel0: 256 filters
+    ops += _ares(False) * 2 + _ares(True)  # alevel1: 256
+    ops += _ares(False) * 2 + _ares(True)  # alevel2: 128
+    ops += _ares(False) * 3 + _ares(True)  # alevel3: 64
+    ops += _ares(False) * 3  # alevel4: 32
+    # max_pool<3,3,2,2,relu<affine<con<32,7,7,2,2,input_rgb_image_sized<150>>>>>
+    return [*ops, "max_pool", "relu", "affine", "con"]
+
+
+# dlib's serialization primitives
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ModelFormatError("the model file ends early")
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
+    def integer(self) -> int:
+        # A control byte (low nibble: byte count; 0x80: negative), then the little-endian magnitude.
+        control = self.take(1)[0]
+        if not 1 <= control & 0x0F <= 8:
+            raise ModelFormatError(f"bad integer control byte {control:#x} at {self.pos - 1}")
+        value = int.from_bytes(self.take(control & 0x0F), "little")
+        return -value if control & 0x80 else value
+
+    def real(self) -> float:
+        # float_details: mantissa * 2**exponent, each an integer as above; 32000+ are inf and nan.
+        mantissa, exponent = self.integer(), self.integer()
+        special = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
+        return special.get(exponent, math.ldexp(mantissa, exponent))
+
+    def flag(self) -> bool:
+        return self.take(1) == b"1"  # the character '0' or '1'
+
+    def expect(self, *versions: str) -> str:
+        found = self.take(self.integer()).decode("latin-1")
+        if found not in versions:
+            raise ModelFormatError(f"expected {' or '.join(versions)}, found {found!r}")
+        return found
+
+    def tensor(self) -> F32:
+        # Version 2 holds raw little-endian float32 values; version 1 (a float_details per value)
+        # predates the published models, so it is refused rather than parsed slowly.
+        if (version := self.integer()) != 2:
+            raise ModelFormatError(f"unsupported tensor version {version}")
+        shape = self.shape()
+        raw = self.take(4 * int(np.prod(shape)))
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+
+    def alias_tensor(self) -> tuple[int, int, int, int]:
+        if self.integer() != 1:
+            raise ModelFormatError("unsupported alias_tensor version")
+        return self.shape()
+
+    def shape(self) -> tuple[int, int, int, int]:  # num_samples, k (channels), rows, columns
+        return (self.integer(), self.integer(), self.integer(), self.integer())
+
+    def pair(self) -> tuple[int, int]:
+        return (self.integer(), self.integer())
 
 
 def _read_con(r: _Reader) -> _Conv:
     version = r.expect("con_4", "con_5")
     params = r.tensor().ravel()
-    filters = r.int()
-    size = (r.int(), r.int())
-    stride = (r.int(), r.int())
-    padding = (r.int(), r.int())
-    shape = r.alias_tensor()  # (filters, channels, rows, cols)
-    r.alias_tensor()  # the biases' alias
+    filters = r.integer()
+    size, stride, padding = r.pair(), r.pair(), r.pair()  # padding is stored: no need to guess
+    shape = r.alias_tensor()  # (filters, channels, rows, columns)
+    r.alias_tensor()  # the biases
     for _ in range(4):
-        r.float()  # learning-rate and weight-decay multipliers: training only
-    use_bias = r.bool() if version == "con_5" else True
+        r.real()  # learning-rate and weight-decay multipliers: training only
+    use_bias = r.flag() if version == "con_5" else True
     count = int(np.prod(shape))
-    # dlib's filters are (F, C, kh, kw) and it correlates (no flip), as im2col below does.
-    w = params[:count].reshape(shape).transpose(2, 3, 1, 0).reshape(-1, filters)
+    # dlib correlates (no kernel flip) with filters laid out (F, C, kh, kw).
+    weights = params[:count].reshape(shape).transpose(2, 3, 1, 0).reshape(-1, filters)
     bias = params[count : count + filters] if use_bias else np.zeros(filters, np.float32)
-    return _Conv(np.ascontiguousarray(w), bias.copy(), size, stride, padding)
+    return _Conv(np.ascontiguousarray(weights), bias.copy(), size, stride, padding)
 
 
-def _read_affine(r: _Reader) -> tuple[Array, Array]:
+def _read_affine(r: _Reader) -> _Affine:
     r.expect("affine_")
     params = r.tensor().ravel()
-    gamma, _beta = r.alias_tensor(), r.alias_tensor()
-    if r.int() != 0:  # CONV_MODE (0): one scale and shift per channel, not per value
-        raise ModelFormatError("affine layer is not in convolution mode")
-    n = int(np.prod(gamma))
-    return params[:n], params[n : 2 * n]
+    channels = int(np.prod(r.alias_tensor()))
+    r.alias_tensor()  # beta
+    if r.integer() != 0:  # CONV_MODE = 0: per channel, not per value
+        raise ModelFormatError("the affine layer is not in convolution mode")
+    return _Affine(params[:channels].copy(), params[channels : 2 * channels].copy())
 
 
-def _read_pool(r: _Reader, kind: str) -> _Pool:
-    r.expect(f"{kind}_2")
-    size = (r.int(), r.int())
-    stride = (r.int(), r.int())
-    return _Pool(kind, size, stride, (r.int(), r.int()))
-
-
-def _read_fc(r: _Reader) -> Array:
+def _read_fc(r: _Reader) -> _Fc:
     r.expect("fc_2")
-    outputs, inputs = r.int(), r.int()
+    outputs, inputs = r.integer(), r.integer()
     params = r.tensor().ravel()
-    r.alias_tensor(), r.alias_tensor()
-    if r.int() != 1:  # FC_NO_BIAS
+    r.alias_tensor(), r.alias_tensor()  # weights, biases
+    if r.integer() != 1:  # FC_NO_BIAS = 1
         raise ModelFormatError("expected fc_no_bias")
     for _ in range(4):
-        r.float()
-    return params[: inputs * outputs].reshape(inputs, outputs).copy()  # out = x @ W
+        r.real()
+    return _Fc(params[: inputs * outputs].reshape(inputs, outputs).copy())
 
 
-def _read_layer_trailer(r: _Reader, version: int, on_input: bool) -> None:
-    # add_layer's training state: three flags and empty gradient/output tensors.
+def _read_layer(r: _Reader, kind: str) -> _Layer:
+    if kind == "con":
+        return _read_con(r)
+    if kind == "affine":
+        return _read_affine(r)
+    if kind in ("max_pool", "avg_pool"):
+        r.expect(f"{kind}_2")
+        return _Pool(kind, size=r.pair(), stride=r.pair(), padding=r.pair())
+    if kind == "fc":
+        return _read_fc(r)
+    if kind.startswith("add_prev"):  # add_prev1, add_prev2: which tag it adds is in the type
+        r.expect("add_prev_")
+        return _Op("add_prev", int(kind[-1]))
+    r.expect("relu_")
+    return _Op("relu")
+
+
+def _skip_training_state(r: _Reader, version: int, on_input: bool) -> None:
+    # add_layer stores three flags and its (empty) output and gradient tensors after the layer;
+    # the layer sitting on the input layer stores its own variant (core.h).
+    if not (2 <= version <= 3 if on_input else 1 <= version <= 2):
+        raise ModelFormatError(f"unsupported add_layer version {version}")
     for _ in range(3):
-        r.bool()
-    for _ in range(3 if on_input or version >= 2 else 2):
+        r.flag()
+    for _ in range(3 if on_input or version == 2 else 2):
         r.tensor()
-    if on_input and version >= 3:
-        r.int()  # _sample_expansion_factor
+    if on_input and version == 3:
+        r.integer()  # sample_expansion_factor
 
 
 @dataclass(frozen=True)
 class _Model:
-    means: Array  # per-channel means subtracted from the 0..255 input
-    layers: list[Layer]  # bottom-up
+    means: F32  # subtracted from the 0..255 red, green and blue values
+    layers: list[_Layer]  # bottom-up, with every affine and relu folded into what is below
 
 
-def _read_model(data: bytes) -> _Model:
+def read_model(path: Path) -> _Model:
+    data = path.read_bytes()
+    if data[:3] == b"BZh":  # the file as dlib.net distributes it; face_recognition_models doesn't
+        raise ModelFormatError(f"{path} is bzip2-compressed: run bunzip2 on it first")
     r = _Reader(data)
-    if r.int() != 1:
+    if r.integer() != 1:
         raise ModelFormatError("unsupported add_loss_layer version")
     r.expect("loss_metric_2")
-    r.float(), r.float()  # margin and distance threshold: training only
+    r.real(), r.real()  # margin and distance threshold: training only
+    # Each layer writes its version, then the layers below it, then itself: so all versions come
+    # first (outermost first), then the input layer, then the layers from the bottom up.
     top_down = _network_top_down()
-    versions = [r.int() for _ in top_down]  # each wrapper's version, outermost first
+    versions = [r.integer() for _ in top_down]
     r.expect("input_rgb_image_sized")
-    means = np.array([r.float(), r.float(), r.float()], dtype=np.float32)
-    if (r.int(), r.int()) != (CHIP_SIZE, CHIP_SIZE):
+    means = np.array([r.real(), r.real(), r.real()], dtype=np.float32)
+    if r.pair() != (CHIP_SIZE, CHIP_SIZE):
         raise ModelFormatError("the network input is not 150x150")
-    layers: list[Layer] = []
+    layers: list[_Layer] = []
     for index in reversed(range(len(top_down))):
-        op, version = top_down[index], versions[index]
-        if op.kind not in _WRAPPERS:
-            layers.append(_read_details(r, op))
-            _read_layer_trailer(r, version, on_input=index == len(top_down) - 1)
-        else:
-            layers.append(op)
+        kind = top_down[index]
+        if kind[:-1] in ("tag", "skip"):  # add_tag_layer, add_skip_layer: nothing but a version
+            layers.append(_Op(kind[:-1], int(kind[-1])))
+            continue
+        layers.append(_read_layer(r, kind))
+        _skip_training_state(r, versions[index], on_input=index == len(top_down) - 1)
     if r.pos != len(data):
-        raise ModelFormatError(f"{len(data) - r.pos} unread bytes at the end of the model file")
-    return _Model(means, _fused(layers))
+        raise ModelFormatError(f"{len(data) - r.pos} unread bytes after the network")
+    return _Model(means, _folded(layers))
 
 
-def _read_details(r: _Reader, op: _Op) -> Layer:
-    if op.kind == "con":
-        return _read_con(r)
-    if op.kind == "affine":
-        gamma, beta = _read_affine(r)
-        return np.stack([gamma, beta])
-    if op.kind in ("max_pool", "avg_pool"):
-        return _read_pool(r, op.kind)
-    if op.kind == "fc":
-        return _read_fc(r)
-    r.expect(f"{op.kind}_")  # relu_, add_prev_: no parameters
-    return op
-
-
-def _fused(layers: list[Layer]) -> list[Layer]:
-    """Fold each affine (the trained batch-norm) and the relu after it into the convolution."""
-    out: list[Layer] = []
+def _folded(layers: list[_Layer]) -> list[_Layer]:
+    """Fold each affine into the convolution below it, and each relu into the layer below it."""
+    out: list[_Layer] = []
     for layer in layers:
-        last = out[-1] if out else None
-        if isinstance(layer, np.ndarray) and layer.ndim == 2 and layer.shape[0] == 2:
-            if not isinstance(last, _Conv) or last.relu:
-                raise ModelFormatError("an affine layer must follow a convolution")
-            gamma, beta = layer
-            last.weights *= gamma  # (x @ W + b) * g + beta == x @ (W * g) + (b * g + beta)
-            last.bias = last.bias * gamma + beta
-        elif isinstance(layer, _Op) and layer.kind == "relu" and isinstance(last, _Conv):
-            last.relu = True
+        below = out[-1] if out else None
+        if isinstance(layer, _Affine):
+            if not isinstance(below, _Conv) or below.relu:
+                raise ModelFormatError("an affine layer must sit on a convolution")
+            # (x @ W + b) * gamma + beta == x @ (W * gamma) + (b * gamma + beta)
+            below.weights *= layer.gamma
+            below.bias = below.bias * layer.gamma + layer.beta
+        elif isinstance(layer, _Op) and layer.kind == "relu":
+            if isinstance(below, _Op) and below.kind != "add_prev":
+                below = None  # tag and skip are not computations a relu can be folded into
+            if not isinstance(below, _Conv | _Op) or below.relu:
+                raise ModelFormatError("a relu must sit on a convolution or an add_prev")
+            below.relu = True
         else:
             out.append(layer)
     return out
 
 
-def read_model(path: Path) -> _Model:
-    data = path.read_bytes()
-    if data[:3] == b"BZh":  # the model as dlib.net distributes it, before bunzip2
-        data = bz2.decompress(data)
-    return _read_model(data)
+def default_model_path() -> Path:
+    # find_spec locates face_recognition_models without importing it (its import warns).
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the face_recognition_models package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_NAME
 
 
-# ---------------------------------------------------------------------------------------------
 # The forward pass, in NHWC float32
-
-
 class _Workspace:
-    """Scratch arrays reused across calls: fresh multi-megabyte arrays would be page-faulted in
-    on every photo. Kept for one batch size at a time so memory stays ~6 MB a face."""
+    """Scratch arrays reused from call to call: fresh multi-megabyte arrays would be page-faulted
+    in on every photo. Kept for one batch size at a time, so they stay ~6 MB a face."""
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple[str, tuple[int, ...]], Array] = {}
-        self._batch = 0
+        self._arrays: dict[tuple[str, tuple[int, ...]], F32] = {}
+        self._batch = 0  # the batch size the arrays are for
 
     def start(self, batch: int) -> None:
         if batch != self._batch:
             self._arrays.clear()
             self._batch = batch
 
-    def zeros(self, name: str, shape: tuple[int, ...]) -> Array:
+    def zeros(self, name: str, shape: tuple[int, ...]) -> F32:
         # Only the interior of a padding buffer is ever written, so its zero border survives.
-        key = (name, shape)
-        if key not in self._arrays:
-            self._arrays[key] = np.zeros(shape, np.float32)
-        return self._arrays[key]
+        array = self._arrays.get((name, shape))
+        if array is None:
+            array = self._arrays[(name, shape)] = np.zeros(shape, np.float32)
+        return array
 
 
-def _conv(x: Array, conv: _Conv, ws: _Workspace) -> Array:
+def _conv(x: F32, conv: _Conv, ws: _Workspace) -> F32:
     n, h, w, c = x.shape
     (kh, kw), (sy, sx), (py, px) = conv.size, conv.stride, conv.padding
     if py or px:  # dlib pads with zeros
         padded = ws.zeros("pad", (n, h + 2 * py, w + 2 * px, c))
         padded[:, py : py + h, px : px + w] = x
         x, h, w = padded, h + 2 * py, w + 2 * px
-    ho, wo = (h - kh) // sy + 1, (w - kw) // sx + 1  # dlib: 1 + (in + 2*pad - k) / stride
+    ho, wo = (h - kh) // sy + 1, (w - kw) // sx + 1  # dlib's 1 + (in + 2*pad - k) / stride
     s = x.strides
-    # Each window row (kw pixels x c channels) is contiguous in NHWC: copy it as one run.
+    # A window's row (kw pixels x c channels) is contiguous in NHWC: copy it as one run.
     windows = as_strided(x, (n, ho, wo, kh, kw * c), (s[0], s[1] * sy, s[2] * sx, s[1], s[3]))
     cols = ws.zeros("cols", (n, ho, wo, kh, kw * c))
     np.copyto(cols, windows)
-    out = np.matmul(cols.reshape(n * ho * wo, kh * kw * c), conv.weights)
+    out: F32 = np.matmul(cols.reshape(n * ho * wo, kh * kw * c), conv.weights)
     out += conv.bias
     if conv.relu:
         np.maximum(out, 0, out=out)
     return out.reshape(n, ho, wo, -1)
 
 
-def _pool(x: Array, pool: _Pool) -> Array:
-    n, h, w, c = x.shape
+def _pool(x: F32, pool: _Pool) -> F32:
+    _, h, w, _ = x.shape
     if pool.size == (0, 0):  # avg_pool_everything
         return x.mean(axis=(1, 2), keepdims=True, dtype=np.float32)
-    (kh, kw), (sy, sx) = pool.size, pool.stride
     if pool.padding != (0, 0):
         raise ModelFormatError("padded pooling is not implemented")
+    (kh, kw), (sy, sx) = pool.size, pool.stride
     ho, wo = (h - kh) // sy + 1, (w - kw) // sx + 1
-    # One strided slice per window offset, combined pairwise: much faster than a reduction over
-    # a 6-d strided view.
+    # One strided slice per window offset, combined pairwise: far faster than reducing a 6-d view.
     taps = [x[:, i : i + sy * ho : sy, j : j + sx * wo : sx] for i in range(kh) for j in range(kw)]
     out = taps[0].copy()
     combine = np.maximum if pool.kind == "max_pool" else np.add
@@ -348,45 +350,76 @@ def _pool(x: Array, pool: _Pool) -> Array:
     return out
 
 
-def _add_zero_padded(a: Array, b: Array) -> Array:
-    # dlib's add_prev adds tensors of different sizes as if each were zero-padded to the larger:
-    # the downsampling shortcut has fewer channels, and in one block more rows and columns too.
-    if a.shape == b.shape:
-        return a + b
-    out = np.zeros(np.maximum(a.shape, b.shape), np.float32)
-    out[: a.shape[0], : a.shape[1], : a.shape[2], : a.shape[3]] += a
-    out[: b.shape[0], : b.shape[1], : b.shape[2], : b.shape[3]] += b
+def _add(x: F32, shortcut: F32, relu: bool) -> F32:
+    # dlib's add_prev adds tensors of different sizes as if both were zero-padded to the larger:
+    # the downsampling shortcut has fewer channels, and in alevel1 more rows and columns too.
+    if x.shape == shortcut.shape:
+        out = x + shortcut
+    else:
+        out = np.zeros(np.maximum(x.shape, shortcut.shape), np.float32)
+        for part in (x, shortcut):
+            out[:, : part.shape[1], : part.shape[2], : part.shape[3]] += part
+    if relu:
+        np.maximum(out, 0, out=out)
     return out
 
 
-def _forward(x: Array, layers: list[Layer], ws: _Workspace) -> Array:
-    tags: dict[int, Array] = {}
+def _forward(x: F32, layers: list[_Layer], ws: _Workspace) -> F32:
+    tags: dict[int, F32] = {}
     for layer in layers:
         if isinstance(layer, _Conv):
             x = _conv(x, layer, ws)
         elif isinstance(layer, _Pool):
             x = _pool(x, layer)
-        elif isinstance(layer, np.ndarray):
-            x = x.reshape(x.shape[0], -1) @ layer
-        elif layer.kind == "tag":
-            tags[layer.arg] = x
-        elif layer.kind == "skip":
-            x = tags[layer.arg]
-        elif layer.kind == "add_prev":
-            x = _add_zero_padded(x, tags[layer.arg])
-        elif layer.kind == "relu":
-            x = np.maximum(x, 0, out=x)
+        elif isinstance(layer, _Fc):
+            x = x.reshape(len(x), -1) @ layer.weights
+        elif isinstance(layer, _Op) and layer.kind == "tag":
+            tags[layer.tag] = x
+        elif isinstance(layer, _Op) and layer.kind == "skip":
+            x = tags[layer.tag]
+        elif isinstance(layer, _Op) and layer.kind == "add_prev":
+            x = _add(x, tags[layer.tag], layer.relu)
+        else:
+            raise ModelFormatError(f"no forward pass for {layer}")
     return x
 
 
 class NumpyFaceEncoder:
-    def __init__(self, model_path: Path) -> None:
-        self._model = read_model(model_path)
-        self._ws = _Workspace()
+    """dlib.face_recognition_model_v1 without jitter, on numpy. Load once per process.
 
-    def encode(self, chips: Array) -> Array:
+    Safe to share between threads (each thread gets its own scratch buffers).
+    """
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        self._model = read_model(model_path or default_model_path())
+        self._local = threading.local()
+
+    def encode(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+        """(N, 150, 150, 3) RGB chips from `face_chips` -> (N, 128) descriptors."""
         if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
-            raise ValueError(f"expected (N, 150, 150, 3) chips, got {chips.shape}")
+            raise ValueError(f"expected (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) chips, got {chips.shape}")
+        out = np.empty((len(chips), DESCRIPTOR_SIZE), np.float64)
+        for start in range(0, len(chips), MAX_BATCH):
+            batch = chips[start : start + MAX_BATCH]
+            out[start : start + len(batch)] = self._encode_batch(batch)
+        return out
+
+    def _encode_batch(self, chips: npt.NDArray[np.uint8]) -> F32:
+        ws: _Workspace | None = getattr(self._local, "workspace", None)
+        if ws is None:
+            ws = self._local.workspace = _Workspace()
+        ws.start(len(chips))
+        # input_rgb_image_sized: (value - mean) / 256, per channel; exact in float32, as in dlib.
         x = (chips.astype(np.float32) - self._model.means) / np.float32(256)
-        self._ws.start(len(chips))
-        return _forward(x, self._model.layers, self._ws).astype(np.float64)
+        return _forward(x, self._model.layers, ws)
+
+
+def face_chips(
+    rgb: npt.NDArray[np.uint8], shapes: Sequence[dlib.full_object_detection]
+) -> npt.NDArray[np.uint8]:
+    """The aligned 150x150 chips compute_face_descriptor makes internally, as one array."""
+    detections = dlib.full_object_detections()
+    for shape in shapes:
+        detections.append(shape)
+    chips = dlib.get_face_chips(rgb, detections, size=CHIP_SIZE, padding=CHIP_PADDING)
+    return np.stack(chips) if chips else np.empty((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)

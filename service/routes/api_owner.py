@@ -10,6 +10,7 @@ from service import accounts, enroll, invites, review
 from service.jobs import enqueue_after_commit
 from service.routes.deps import CurrentOwner, ServicesDep, SessionDep
 from service.routes.schemas import (
+    BulkReviewRequest,
     FriendCreate,
     FriendCreated,
     FriendPublic,
@@ -132,7 +133,7 @@ def add_friend(
 
 @router.get("/friends")
 def list_friends(owner: CurrentOwner, session: SessionDep) -> list[FriendPublic]:
-    return [FriendPublic.of(f, n, o) for f, n, o in invites.friends_of(session, owner)]
+    return [FriendPublic.of(f, n, o) for f, n, o, _ in invites.friends_of(session, owner)]
 
 
 @router.get("/friends/{friend_id}/matches")
@@ -141,6 +142,18 @@ def friend_matches(friend_id: int, owner: CurrentOwner, session: SessionDep) -> 
     if friend is None:
         raise HTTPException(404, "no such friend")
     return [MatchPublic.of(m) for m in review.matches_of(session, owner, friend)]
+
+
+@router.post("/friends/{friend_id}/matches/review")
+def review_all(
+    friend_id: int, body: BulkReviewRequest, owner: CurrentOwner, session: SessionDep
+) -> list[MatchPublic]:
+    """Decide every pending match of a friend at once (optionally one band only)."""
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    decided = review.review_all(session, owner, friend, body.decision, body.band)
+    return [MatchPublic.of(m) for m in decided]
 
 
 @router.post("/matches/{match_id}/review")

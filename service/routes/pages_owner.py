@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from PIL import Image
 
-from service import accounts, enroll, invites, review
+from service import accounts, checklist, enroll, invites, review
 from service.jobs import enqueue_after_commit
 from service.routes.api_owner import MAX_REFERENCE_BYTES
 from service.routes.deps import SESSION_COOKIE, ServicesDep, SessionDep
@@ -184,16 +184,23 @@ def friend_page(
     if friend is None:
         raise HTTPException(404, "no such friend")
     matches = review.matches_of(session, owner, friend)
-    return render(
+    items = checklist.items_of(session, friend)
+    response = render(
         request,
         services,
         "friend.html",
         owner=owner,
         friend=friend,
         matches=matches,
+        items=items,
+        open_items=checklist.open_count(items),
+        sent=request.query_params.get("sent") == "1",
+        error=flash_of(request),
         thumbnail_sizes=_thumbnail_sizes(matches),
         invite_url=invites.invite_url(services.settings, invites.token_of(services.box, friend)),
     )
+    take_flash(request, response)
+    return response
 
 
 def _thumbnail_sizes(matches: list[Match]) -> dict[int, tuple[int, int]]:
@@ -227,3 +234,34 @@ def delete_account(owner: PageOwner, session: SessionDep) -> Response:
     response = redirect("/?deleted=1")
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.post("/friends/{friend_id}/review-all", dependencies=[CsrfChecked])
+def review_all(
+    friend_id: int,
+    owner: PageOwner,
+    session: SessionDep,
+    decision: Text,
+    band: Annotated[str | None, Form()] = None,
+) -> Response:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None or decision not in review.DECISIONS:
+        raise HTTPException(404, "no such friend")
+    review.review_all(session, owner, friend, decision, band or None)
+    return redirect(f"/friends/{friend_id}#matches")
+
+
+@router.post("/friends/{friend_id}/checklist/send", dependencies=[CsrfChecked])
+def send_checklist(
+    friend_id: int, owner: PageOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    try:
+        mail = checklist.send(session, services.settings, services.box, owner, friend)
+    except checklist.ChecklistError as e:
+        return redirect(f"/friends/{friend_id}#checklist", error=str(e))
+    if mail is not None:
+        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    return redirect(f"/friends/{friend_id}?sent=1#checklist")

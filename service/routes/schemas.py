@@ -182,3 +182,8 @@ class AnswerRequest(BaseModel):
 class ChecklistQueued(BaseModel):
     items: int
     open_items: int
+
+
+class BulkReviewRequest(BaseModel):
+    decision: Literal["confirmed", "rejected"]
+    band: Literal["strong", "possible"] | None = None
