@@ -20,7 +20,7 @@ from sqlmodel import Session
 from service.config import Settings
 from service.faces.matching import Thresholds
 from service.ingest.fetch import FetchOptions
-from service.notify.mail import deliver
+from service.notify.mail import deliver, stranded_mails
 from service.notify.reminders import send_due_digests, send_due_reminders
 from service.notify.transport import TemporaryFailure, make_transport
 from service.scan import ScanContext, run_scan, stalled_scans
@@ -93,6 +93,8 @@ class Jobs:
         """Huey's periodic tasks run once a minute; reminders and checks may be due every few
         seconds (PHOTO_REMOVAL_REMINDER_AFTER=10s), so the minute is cut into ticks."""
         self.recover_scans()
+        for mail_id in stranded_mails(self.context.db, utcnow()):
+            self.send_mail(mail_id)
         for delay in range(0, 60, TICK_SECONDS):
             self.tick.schedule(delay=delay)
 

@@ -231,8 +231,9 @@ class OutgoingMail(SQLModel, table=True):
     text: str
     html: str
     headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending|sent|failed
+    status: str = Field(default="pending", max_length=16)  # pending|sending|sent|failed
     attempts: int = 0
+    claimed_at: datetime | None = _when()  # when a worker last took it to send
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = _when()

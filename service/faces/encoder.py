@@ -418,8 +418,9 @@ def face_chips(
     rgb: npt.NDArray[np.uint8], shapes: Sequence[dlib.full_object_detection]
 ) -> npt.NDArray[np.uint8]:
     """The aligned 150x150 chips compute_face_descriptor makes internally, as one array."""
+    if not shapes:  # dlib raises on an empty list
+        return np.empty((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     detections = dlib.full_object_detections()
     for shape in shapes:
         detections.append(shape)
-    chips = dlib.get_face_chips(rgb, detections, size=CHIP_SIZE, padding=CHIP_PADDING)
-    return np.stack(chips) if chips else np.empty((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    return np.stack(dlib.get_face_chips(rgb, detections, size=CHIP_SIZE, padding=CHIP_PADDING))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
@@ -87,7 +88,7 @@ def deliver(db: Engine, transport: Transport, settings: Settings, mail_id: int) 
         claimed = session.execute(
             update(OutgoingMail)
             .where(col(OutgoingMail.id) == mail_id, col(OutgoingMail.status) == "pending")
-            .values(status="sending", attempts=OutgoingMail.attempts + 1)
+            .values(status="sending", attempts=OutgoingMail.attempts + 1, claimed_at=utcnow())
         )
         mail = session.get(OutgoingMail, mail_id)
         if mail is None:
@@ -115,3 +116,29 @@ def _record(db: Engine, mail_id: int, status: str, error: str | None) -> None:
             mail.status, mail.last_error = status, error
             mail.sent_at = utcnow() if status == "sent" else None
             session.add(mail)
+
+
+STALE_CLAIM = timedelta(minutes=10)
+NEVER_TRIED = timedelta(minutes=2)
+
+
+def stranded_mails(db: Engine, now: datetime) -> list[int]:
+    """Mails to try again: claimed by a worker that died mid-send, or never handed to a worker
+    (its job lost). Sending them again is safe: a mail only goes out from 'pending'."""
+    with unit_of_work(db) as session:
+        stale = session.exec(
+            select(OutgoingMail).where(
+                OutgoingMail.status == "sending", col(OutgoingMail.claimed_at) < now - STALE_CLAIM
+            )
+        ).all()
+        for mail in stale:
+            mail.status = "pending"
+            session.add(mail)
+        waiting = session.exec(
+            select(OutgoingMail.id).where(
+                OutgoingMail.status == "pending",
+                OutgoingMail.attempts == 0,
+                col(OutgoingMail.created_at) < now - NEVER_TRIED,
+            )
+        ).all()
+        return [m.id for m in stale if m.id is not None] + [i for i in waiting if i is not None]

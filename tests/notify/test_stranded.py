@@ -1,0 +1,54 @@
+"""Mails left half-sent by a dead worker, or never handed to one, are sent after all (once)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from service.db import make_engine, migrate
+from service.notify.mail import compose, deliver, stranded_mails
+from service.notify.transport import OutboxTransport
+from service.tables import OutgoingMail, Owner, utcnow
+from tests.conftest import make_settings
+
+
+def test_it_sends_stranded_mails_exactly_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path).prepared()
+    db = make_engine(settings.sqlalchemy_url)
+    migrate(db)
+    now = utcnow()
+    with Session(db) as session:
+        session.add(Owner(email="a@example.org", name="A", password_hash="-"))
+        session.flush()
+        ids = []
+        for n in range(3):
+            mail = compose(
+                session,
+                kind="invitation",
+                key=f"k{n}",
+                to=f"f{n}@example.org",
+                owner_id=1,
+                friend_id=None,
+                context={
+                    "owner_name": "A",
+                    "friend_name": "F",
+                    "invite_url": "u",
+                    "expires_on": "soon",
+                },
+            )
+            assert mail is not None
+            ids.append(mail.id)
+        dead, lost, fresh = (session.get(OutgoingMail, i) for i in ids)
+        assert dead and lost and fresh
+        dead.status, dead.attempts, dead.claimed_at = "sending", 1, now - timedelta(minutes=30)
+        lost.created_at = now - timedelta(minutes=5)
+        session.commit()
+    assert sorted(stranded_mails(db, now)) == sorted([ids[0], ids[1]])
+    outbox = OutboxTransport(tmp_path / "outbox")
+    results = [deliver(db, outbox, settings, i) for i in (ids[0], ids[1], ids[0])]
+    assert results == ["sent", "sent", "already sent"]
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+    assert stranded_mails(db, now + timedelta(hours=1)) == [ids[2]]  # only the untried one
+    db.dispose()
