@@ -91,12 +91,17 @@ def _scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("huey").setLevel(logging.WARNING)  # not a line per 5-second tick
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _logging()
     uvicorn.run(create_app(), host=args.host, port=args.port)
     return 0
 
@@ -106,7 +111,7 @@ def _worker(args: argparse.Namespace) -> int:
     from service.config import Settings
     from service.db import migrate
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _logging()
     settings = Settings()
     if args.workers:
         settings = settings.model_copy(update={"scan_workers": args.workers})
