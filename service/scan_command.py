@@ -12,9 +12,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from service.faces.engine import FaceEngine
 from service.faces.matching import Gallery, Thresholds
-from service.faces.modelfiles import verified_model_files
 from service.faces.references import encode_references
 from service.faces.scanner import PhotoScan, Scanner
 from service.ingest.archives import ArchiveError
@@ -73,16 +71,16 @@ def run_scan(reference: Path, photos: Sequence[Path], workers: int | None) -> Sc
     if not reference.is_dir():
         raise ScanRefused(f"--reference {reference} must be a folder of reference photos")
     thresholds = Thresholds.load()
-    models = verified_model_files()
-    refs = encode_references(reference, FaceEngine(models, min_score=thresholds.detector_min_score))
-    if not refs.people:
-        raise ScanRefused(f"no usable reference photo (one face each) in {reference}")
-    report = ScanReport(errors=[{"photo": p, "error": e} for p, e in refs.errors])
-    gallery = Gallery({name: np.array(codes) for name, codes in refs.people.items()})
     items = itertools.chain.from_iterable(iter_photos(path) for path in photos)
     progress = _Progress(sys.stderr)
     try:
-        with Scanner(gallery, thresholds, workers=workers, models=models) as scanner:
+        with Scanner(None, thresholds, workers=workers) as scanner:
+            # The workers encode the references too, in parallel, before the photos.
+            refs = encode_references(reference, scanner)
+            if not refs.people:
+                raise ScanRefused(f"no usable reference photo (one face each) in {reference}")
+            report = ScanReport(errors=[{"photo": p, "error": e} for p, e in refs.errors])
+            scanner.gallery = Gallery({n: np.array(codes) for n, codes in refs.people.items()})
             for item, result in scanner.scan(items):
                 report.add(item, result)
                 progress.tick(report.photos_seen)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.faces.engine import FaceEngine, NotOneFace
-from service.faces.images import UnreadablePhoto
+from service.faces.scanner import Scanner
 from service.ingest.items import looks_like_photo
 
 
@@ -34,15 +33,21 @@ def people_folders(root: Path) -> dict[str, list[Path]]:
     }
 
 
-def encode_references(root: Path, engine: FaceEngine) -> References:
-    """Encode every reference photo; a photo without exactly one face is reported and skipped."""
+def encode_references(root: Path, scanner: Scanner) -> References:
+    """Encode every reference photo on the scanner's workers; a photo without exactly one face
+    (or unreadable) is reported and skipped."""
     refs = References()
+    photos: list[tuple[str, Path, bytes]] = []
     for person, paths in people_folders(root).items():
         for path in paths:
             try:
-                _, face = engine.reference(path.read_bytes())
-            except (UnreadablePhoto, NotOneFace, OSError) as e:
-                refs.errors.append((str(path), str(e)))
-                continue
-            refs.people.setdefault(person, []).append(face.encoding)
+                photos.append((person, path, path.read_bytes()))
+            except OSError as e:
+                refs.errors.append((str(path), f"cannot be read ({e.strerror})"))
+    results = scanner.references([data for _, _, data in photos])
+    for (person, path, _), result in zip(photos, results, strict=True):
+        if isinstance(result, str):
+            refs.errors.append((str(path), result))
+        else:
+            refs.people.setdefault(person, []).append(result)
     return refs

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from service.faces.engine import FaceEngine
+from service.faces.engine import FaceEngine, NotOneFace
 from service.faces.images import UnreadablePhoto
 from service.faces.matching import Band, Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
@@ -49,18 +49,28 @@ class PhotoScan:
 
 # --- the worker side: one engine per process -------------------------------------------------
 
-_worker: tuple[FaceEngine, Gallery, Thresholds] | None = None
+_worker: tuple[FaceEngine, Thresholds] | None = None
 
 
-def _start_worker(models: ModelFiles, gallery: Gallery, thresholds: Thresholds) -> None:
+def _start_worker(models: ModelFiles, thresholds: Thresholds) -> None:
     global _worker
     engine = FaceEngine(models, min_score=thresholds.detector_min_score)
-    _worker = (engine, gallery, thresholds)
+    _worker = (engine, thresholds)
 
 
-def _scan_photo(data: bytes, thumbnails: bool) -> PhotoScan:
+def _reference(data: bytes) -> np.ndarray | str:
+    """The encoding of a reference photo's one face, or why it cannot serve."""
     assert _worker is not None, "worker not started"
-    engine, gallery, thresholds = _worker
+    try:
+        return _worker[0].reference(data)[1].encoding
+    except (UnreadablePhoto, NotOneFace) as e:
+        return str(e)
+
+
+def _scan_photo(data: bytes, thumbnails: bool, gallery: Gallery) -> PhotoScan:
+    # The gallery travels with each photo (a few KB): workers start before it is known.
+    assert _worker is not None, "worker not started"
+    engine, thresholds = _worker
     try:
         photo, faces = engine.scan_bytes(data)
     except UnreadablePhoto as e:
@@ -97,7 +107,7 @@ class Scanner:
 
     def __init__(
         self,
-        gallery: Gallery,
+        gallery: Gallery | None,
         thresholds: Thresholds,
         *,
         workers: int | None = None,
@@ -105,7 +115,8 @@ class Scanner:
         thumbnails: bool = False,
     ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._init_args = (models or verified_model_files(), gallery, thresholds)
+        self.gallery = gallery  # may be set after encoding the references with this scanner
+        self._init_args = (models or verified_model_files(), thresholds)
         self._executor: Executor | None = None
         self.thumbnails = thumbnails
         self.photos_distinct = 0  # photos actually decoded: byte-identical copies count once
@@ -131,6 +142,12 @@ class Scanner:
             initargs=self._init_args,
         )
 
+    def references(self, photos: list[bytes]) -> list[np.ndarray | str]:
+        """Encode reference photos on the workers, in parallel: each an encoding or an error."""
+        assert self._executor is not None, "use Scanner as a context manager"
+        futures = [self._executor.submit(_reference, data) for data in photos]
+        return [future.result() for future in futures]
+
     def scan(self, items: Iterable[PhotoItem]) -> Iterator[tuple[PhotoItem, PhotoScan]]:
         """Yield every item with its result, in the order the items came.
 
@@ -138,6 +155,7 @@ class Scanner:
         caller record "the first N photos are done" as a resume point.
         """
         assert self._executor is not None, "use Scanner as a context manager"
+        assert self.gallery is not None, "no gallery to match against"
         done: dict[bytes, PhotoScan] = {}
         in_flight: dict[bytes, Future[PhotoScan]] = {}
         queue: deque[tuple[PhotoItem, bytes | PhotoScan]] = deque()
@@ -167,9 +185,11 @@ class Scanner:
             return PhotoScan(error=str(e) or "the photo could not be read")
         digest = hashlib.blake2b(data, digest_size=16).digest()
         if digest not in done and digest not in in_flight:
-            assert self._executor is not None
+            assert self._executor is not None and self.gallery is not None
             self.photos_distinct += 1
-            in_flight[digest] = self._executor.submit(_scan_photo, data, self.thumbnails)
+            in_flight[digest] = self._executor.submit(
+                _scan_photo, data, self.thumbnails, self.gallery
+            )
         return digest
 
     def _settle(
