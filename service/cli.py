@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    # One BLAS thread per process, set before numpy loads: the face engine runs one process per
+    # core, and idle OpenBLAS threads spinning for work would take the cores from them.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     sys.exit(main())
 
 

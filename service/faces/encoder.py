@@ -250,6 +250,8 @@ def read_model(path: Path) -> _Model:
     for index in reversed(range(len(top_down))):
         kind = top_down[index]
         if kind[:-1] in ("tag", "skip"):  # add_tag_layer, add_skip_layer: nothing but a version
+            if versions[index] != 1:
+                raise ModelFormatError(f"unsupported {kind} version {versions[index]}")
             layers.append(_Op(kind[:-1], int(kind[-1])))
             continue
         layers.append(_read_layer(r, kind))
@@ -292,23 +294,19 @@ def default_model_path() -> Path:
 # The forward pass, in NHWC float32
 class _Workspace:
     """Scratch arrays reused from call to call: fresh multi-megabyte arrays would be page-faulted
-    in on every photo. Kept for one batch size at a time, so they stay ~6 MB a face."""
+    in on every photo. Sized for the largest batch seen (~6 MB a face); smaller batches use the
+    leading faces of each, which are contiguous too."""
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, tuple[int, ...]], F32] = {}
-        self._batch = 0  # the batch size the arrays are for
-
-    def start(self, batch: int) -> None:
-        if batch != self._batch:
-            self._arrays.clear()
-            self._batch = batch
 
     def zeros(self, name: str, shape: tuple[int, ...]) -> F32:
         # Only the interior of a padding buffer is ever written, so its zero border survives.
-        array = self._arrays.get((name, shape))
-        if array is None:
-            array = self._arrays[(name, shape)] = np.zeros(shape, np.float32)
-        return array
+        key = (name, shape[1:])
+        array = self._arrays.get(key)
+        if array is None or len(array) < shape[0]:
+            array = self._arrays[key] = np.zeros(shape, np.float32)
+        return array[: shape[0]]
 
 
 def _conv(x: F32, conv: _Conv, ws: _Workspace) -> F32:
@@ -408,7 +406,6 @@ class NumpyFaceEncoder:
         ws: _Workspace | None = getattr(self._local, "workspace", None)
         if ws is None:
             ws = self._local.workspace = _Workspace()
-        ws.start(len(chips))
         # input_rgb_image_sized: (value - mean) / 256, per channel; exact in float32, as in dlib.
         x = (chips.astype(np.float32) - self._model.means) / np.float32(256)
         return _forward(x, self._model.layers, ws)

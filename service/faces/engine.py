@@ -8,6 +8,7 @@ import dlib
 import numpy as np
 from PIL import Image
 
+from service.faces.encoder import NumpyFaceEncoder, face_chips
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.modelfiles import ModelFiles
 
@@ -41,18 +42,27 @@ class FaceEngine:
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
         self._encoder = dlib.face_recognition_model_v1(str(models.face_encoder))
+        # The same network on numpy/OpenBLAS: ~10x faster than this dlib build (no BLAS), equal
+        # to 5e-7 per component. dlib keeps the jittered reference encodings: its jitter draws
+        # from its own random generator, which numpy cannot reproduce.
+        self._fast_encoder = NumpyFaceEncoder(models.face_encoder)
         self.min_score = min_score
 
     def faces(self, photo: DecodedPhoto, *, jitters: int = 1) -> list[Face]:
         """Every face in `photo` above the detector score floor, with its 128-d encoding."""
-        found = []
-        for rect, score in self._detect(photo.rgb):
-            shape = self._landmarks(photo.rgb, rect)
-            encoding = np.asarray(
-                self._encoder.compute_face_descriptor(photo.rgb, shape, jitters), dtype=np.float64
-            )
-            found.append(Face(box=_original_box(rect, photo), score=score, encoding=encoding))
-        return found
+        detected = self._detect(photo.rgb)
+        shapes = [self._landmarks(photo.rgb, rect) for rect, _ in detected]
+        if jitters <= 1:
+            encodings = list(self._fast_encoder.encode(face_chips(photo.rgb, shapes)))
+        else:
+            encodings = [
+                np.asarray(self._encoder.compute_face_descriptor(photo.rgb, shape, jitters))
+                for shape in shapes
+            ]
+        return [
+            Face(box=_original_box(rect, photo), score=score, encoding=encoding)
+            for (rect, score), encoding in zip(detected, encodings, strict=True)
+        ]
 
     def scan_bytes(self, data: bytes, *, jitters: int = 1) -> tuple[DecodedPhoto, list[Face]]:
         photo = decode_photo(data, max_side=INFORMATION_SIDE)

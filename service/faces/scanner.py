@@ -135,6 +135,8 @@ class Scanner:
             _start_worker(*self._init_args)
             return _InlineExecutor()
         # spawn, not fork: the parent may be a web server or job consumer with threads running.
+        # Spawned workers read the environment before loading numpy: one BLAS thread each.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),

@@ -118,14 +118,14 @@ def browser() -> Iterator[Browser]:
 class Camera:
     """Numbered full-page screenshots, in the order the journey takes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 1) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SHOTS.glob("*.png"):
-            old.unlink()
-        self.count = 0
+        self.count = first - 1  # another journey's numbers are left alone
 
     def shoot(self, page: Page, name: str) -> None:
         self.count += 1
+        for old in SHOTS.glob(f"{self.count:02d}-*.png"):
+            old.unlink()  # an earlier run's shot of this number, perhaps under another name
         page.screenshot(path=SHOTS / f"{self.count:02d}-{name}.png", full_page=True)
 
     def shoot_phone(self, page: Page, name: str) -> None:
