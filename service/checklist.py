@@ -68,6 +68,8 @@ def send(
     items = items_of(session, friend)
     if not items:
         raise ChecklistError("confirm at least one match before sending the checklist")
+    if not open_count(items):
+        raise ChecklistError("every photo on this list has an answer already")
     friend.checklist_sent_at = now
     friend.reminders_sent = 0
     offsets = settings.reminder_offsets

@@ -65,20 +65,30 @@ def optional_owner(request: Request, session: SessionDep) -> Owner | None:
 FLASH_COOKIE = "flash"
 
 
-def redirect(url: str, *, error: str | None = None) -> RedirectResponse:
-    """A 303 to `url`; `error` is shown once on the next page (a cookie only we can set, so
-    nobody can craft a link that puts words of theirs on the owner's page)."""
+NOTICE_COOKIE = "notice"
+
+
+def redirect(url: str, *, error: str | None = None, notice: str | None = None) -> RedirectResponse:
+    """A 303 to `url`; `error` or `notice` is shown once on the next page (a cookie only we can
+    set, so nobody can craft a link that puts words of theirs on the owner's page)."""
     response = RedirectResponse(url, status_code=303)
-    if error:
-        response.set_cookie(
-            FLASH_COOKIE, quote(error[:300]), max_age=60, httponly=True, samesite="strict"
-        )
+    for name, text in ((FLASH_COOKIE, error), (NOTICE_COOKIE, notice)):
+        if text:
+            response.set_cookie(
+                name, quote(text[:300]), max_age=60, httponly=True, samesite="strict"
+            )
     return response
 
 
 def take_flash(request: Request, response: Response) -> None:
-    if FLASH_COOKIE in request.cookies:
-        response.delete_cookie(FLASH_COOKIE)
+    for name in (FLASH_COOKIE, NOTICE_COOKIE):
+        if name in request.cookies:
+            response.delete_cookie(name)
+
+
+def notice_of(request: Request) -> str | None:
+    value = request.cookies.get(NOTICE_COOKIE)
+    return unquote(value) if value else None
 
 
 def flash_of(request: Request) -> str | None:

@@ -18,6 +18,7 @@ from service.routes.pages import (
     CsrfChecked,
     PageOwner,
     flash_of,
+    notice_of,
     optional_owner,
     redirect,
     render,
@@ -194,7 +195,7 @@ def friend_page(
         matches=matches,
         items=items,
         open_items=checklist.open_count(items),
-        sent=request.query_params.get("sent") == "1",
+        notice=notice_of(request),
         error=flash_of(request),
         thumbnail_sizes=_thumbnail_sizes(matches),
         invite_url=invites.invite_url(services.settings, invites.token_of(services.box, friend)),
@@ -264,4 +265,6 @@ def send_checklist(
         return redirect(f"/friends/{friend_id}#checklist", error=str(e))
     if mail is not None:
         enqueue_after_commit(session, services.jobs.send_mail, mail.id)
-    return redirect(f"/friends/{friend_id}?sent=1#checklist")
+    return redirect(
+        f"/friends/{friend_id}#checklist", notice=f"The checklist is on its way to {friend.email}."
+    )

@@ -129,9 +129,10 @@ def _open_the_list(bob: Page, checklist_url: str, camera: Camera) -> None:
     expect(bob.locator(".lead")).to_contain_text("Thank you, Bob. 2 of 2 still need an answer.")
     items = bob.locator(".checklist-item")
     expect(items).to_have_count(2)
-    for item in items.all():
-        expect(item.get_by_role("img", name="The photo on your list")).to_be_visible()
-        expect(item.get_by_role("heading", level=2)).to_contain_text("A photo you shared")
+    for number, item in enumerate(items.all(), start=1):
+        # Each item is told apart by its number and file name, for screen readers too.
+        expect(item.get_by_role("img", name=f"Photo {number} on your list:")).to_be_visible()
+        expect(item.get_by_role("heading", level=2)).to_contain_text(f"{number}. ")
         expect(item.locator(".path")).to_contain_text("photos/20")
         expect(item.get_by_role("group", name="Your answer").get_by_role("button")).to_have_count(4)
         # An unanswered photo shows its steps at once: nothing to find before acting.
