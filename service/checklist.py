@@ -82,20 +82,41 @@ def send(
             session.add(item)
     assert owner.id is not None
     record(session, owner.id, "owner", "checklist_sent", friend_id=friend.id, items=len(items))
+    key = f"checklist:{friend.id}:{now.isoformat()}"
+    return mail_friend(session, settings, box, owner, friend, items, kind="checklist", key=key)
+
+
+def mail_friend(
+    session: Session,
+    settings: Settings,
+    box: SecretBox,
+    owner: Owner,
+    friend: Friend,
+    items: list[Match],
+    *,
+    kind: str,
+    key: str,
+    **extra: object,
+) -> OutgoingMail | None:
+    """A mail about the friend's list (the checklist, a reminder), with one-click unsubscribe."""
+    assert owner.id is not None
+    context = {
+        "owner_name": owner.name,
+        "friend_name": friend.name,
+        "count": len(items),
+        "open": open_count(items),
+        "checklist_url": link(settings, box, friend),
+        "unsubscribe_url": link(settings, box, friend, "unsubscribe"),
+        **extra,
+    }
     return compose(
         session,
-        kind="checklist",
-        key=f"checklist:{friend.id}:{now.isoformat()}",
+        kind=kind,
+        key=key,
         to=friend.email,
         owner_id=owner.id,
         friend_id=friend.id,
-        context={
-            "owner_name": owner.name,
-            "friend_name": friend.name,
-            "count": len(items),
-            "open": open_count(items),
-            "checklist_url": link(settings, box, friend),
-        },
+        context=context,
         headers=unsubscribe_headers(settings, box, friend),
     )
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from service.checklist import items_of, link, open_count, unsubscribe_headers
+from service.checklist import items_of, mail_friend, open_count
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.mail import compose
@@ -63,23 +63,17 @@ def _remind(
         return None  # nothing to remind of, or another worker took this one
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None and owner.id is not None
-    mail = compose(
+    key = f"reminder:{friend.id}:{friend.checklist_sent_at}:{number}"
+    mail = mail_friend(
         session,
+        settings,
+        box,
+        owner,
+        friend,
+        items,
         kind="reminder",
-        key=f"reminder:{friend.id}:{friend.checklist_sent_at}:{number}",
-        to=friend.email,
-        owner_id=owner.id,
-        friend_id=friend.id,
-        context={
-            "owner_name": owner.name,
-            "friend_name": friend.name,
-            "open": open_count(items),
-            "count": len(items),
-            "checklist_url": link(settings, box, friend),
-            "unsubscribe_url": link(settings, box, friend, "unsubscribe"),
-            "last": following is None,
-        },
-        headers=unsubscribe_headers(settings, box, friend),
+        key=key,
+        last=following is None,
     )
     return mail.id if mail else None
 
