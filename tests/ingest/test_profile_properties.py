@@ -138,3 +138,10 @@ def test_it_reads_odd_pages(parts: list[str], page_url: str) -> None:
 def test_it_reads_any_srcset(srcset: str) -> None:
     largest = largest_in_srcset(srcset)
     assert largest is None or (largest and " " not in largest)
+
+
+def test_it_ignores_a_base_href_that_is_no_url() -> None:
+    # Found by the property test above: urllib raises on an unbalanced "[" ("Invalid IPv6 URL").
+    markup = '<base href="A://["><img src="me.jpg"><a href="http://[x/y.jpg">y</a>'
+    page = images_of_page(markup, "https://friend.example/a/")
+    assert [image.url for image in page.images] == ["https://friend.example/a/me.jpg"]

@@ -50,7 +50,7 @@ def images_of_page(markup: str, page_url: str) -> PageImages:
         parser.close()
     except (AssertionError, ValueError):  # html.parser's answer to some broken markup
         pass
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base = _joined(page_url, parser.base) if parser.base else page_url
     found = PageImages(parser.title or parser.page_title, from_iso(parser.published))
     seen: set[str] = set()
     for _, url, alt in sorted(parser.candidates, key=lambda candidate: candidate[0]):
@@ -84,6 +84,21 @@ def _srcset_candidates(srcset: str) -> Iterator[tuple[str, list[str]]]:
             url = url.rstrip(",")
         if url:
             yield url, descriptors.split()
+
+
+def _joined(page_url: str, base: str) -> str:
+    """The page's <base href>, unless it is not a URL at all (then the page's own address)."""
+    try:
+        return urljoin(page_url, base)
+    except ValueError:  # e.g. an unbalanced "[" read as a broken IPv6 address
+        return page_url
+
+
+def _path_of(href: str) -> str:
+    try:
+        return urlsplit(href).path
+    except ValueError:
+        return ""
 
 
 def _absolute(base: str, url: str) -> str | None:
@@ -130,7 +145,7 @@ class _Collector(HTMLParser):
             )
         elif tag == "source":
             self._add(_PICTURE, largest_in_srcset(attr.get("srcset", "")))
-        elif tag == "a" and looks_like_photo(urlsplit(attr.get("href", "")).path):
+        elif tag == "a" and looks_like_photo(_path_of(attr.get("href", ""))):
             self._add(_LINK, attr.get("href"), attr.get("title"))
         elif tag == "title" or (tag == "script" and attr.get("type") == "application/ld+json"):
             self._in, self._text = ("title" if tag == "title" else "ld"), []
