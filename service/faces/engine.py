@@ -10,6 +10,7 @@ from PIL import Image
 
 from service.faces.encoder import NumpyFaceEncoder, face_chips
 from service.faces.images import DecodedPhoto, decode_photo
+from service.faces.jitter import jittered
 from service.faces.modelfiles import ModelFiles
 
 # dlib's HOG detector looks through an 80x80 window, so the smallest face it finds is ~80 px at
@@ -41,23 +42,20 @@ class FaceEngine:
     def __init__(self, models: ModelFiles, *, min_score: float) -> None:
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
-        self._encoder = dlib.face_recognition_model_v1(str(models.face_encoder))
-        # The same network on numpy/OpenBLAS: ~10x faster than this dlib build (no BLAS), equal
-        # to 5e-7 per component. dlib keeps the jittered reference encodings: its jitter draws
-        # from its own random generator, which numpy cannot reproduce.
-        self._fast_encoder = NumpyFaceEncoder(models.face_encoder)
+        # dlib's face encoder network, run on numpy/OpenBLAS: ~10x faster than this dlib build
+        # (which has no BLAS), equal to dlib's descriptors within 5e-7 per component.
+        self._encoder = NumpyFaceEncoder(models.face_encoder)
         self.min_score = min_score
 
     def faces(self, photo: DecodedPhoto, *, jitters: int = 1) -> list[Face]:
         """Every face in `photo` above the detector score floor, with its 128-d encoding."""
         detected = self._detect(photo.rgb)
-        shapes = [self._landmarks(photo.rgb, rect) for rect, _ in detected]
+        chips = face_chips(photo.rgb, [self._landmarks(photo.rgb, rect) for rect, _ in detected])
         if jitters <= 1:
-            encodings = list(self._fast_encoder.encode(face_chips(photo.rgb, shapes)))
-        else:
+            encodings = list(self._encoder.encode(chips))
+        else:  # the mean over perturbed copies, as dlib's compute_face_descriptor does
             encodings = [
-                np.asarray(self._encoder.compute_face_descriptor(photo.rgb, shape, jitters))
-                for shape in shapes
+                self._encoder.encode(jittered(chip, jitters)).mean(axis=0) for chip in chips
             ]
         return [
             Face(box=_original_box(rect, photo), score=score, encoding=encoding)
