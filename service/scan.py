@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from service.db import unit_of_work
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
-from service.ingest.archives import ArchiveError
+from service.ingest.archives import ArchiveError, archive_kind
 from service.ingest.exports import iter_export
 from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
@@ -143,14 +143,16 @@ def _items(ctx: ScanContext, source: Source) -> Iterator[PhotoItem]:
     return iter_export([Path(source.upload_path)])
 
 
-def _count(ctx: ScanContext, source: Source) -> int | None:
-    """The photos in an export (a listing pass: cheap for a ZIP, one read of a TAR stream).
+def _counted_ahead(source: Source) -> bool:
+    """Only a ZIP export is counted before scanning: its directory lists the photos at once.
 
-    A profile is not counted ahead: listing it fetches its pages, and it may change meanwhile.
+    A TAR is a stream (counting would mean decompressing it all once more), and a profile's
+    listing fetches its pages and may change meanwhile: those totals are known at the end.
     """
-    if source.kind == "profile":
-        return None
-    return sum(1 for _ in _items(ctx, source))
+    if source.kind != "export" or source.upload_path is None:
+        return False
+    with open(source.upload_path, "rb") as upload:
+        return archive_kind(upload.read(512)) == "zip"
 
 
 def _scan_source(
@@ -158,8 +160,9 @@ def _scan_source(
 ) -> None:
     if not len(gallery):
         raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
-    if scan.photos_total is None and source.kind != "profile":
-        scan.photos_total = _count(ctx, source)
+    counted = _counted_ahead(source)
+    if scan.photos_total is None and counted:
+        scan.photos_total = sum(1 for _ in _items(ctx, source))
         _checkpoint(ctx, scan, [], scan.photos_done, known)
     skipped = itertools.islice(_items(ctx, source), scan.photos_done, None)
     batch: list[tuple[PhotoItem, PhotoScan]] = []
@@ -170,8 +173,8 @@ def _scan_source(
             if time.monotonic() - last >= CHECKPOINT_SECONDS:
                 _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
                 batch, last = [], time.monotonic()
-    if source.kind == "profile":
-        scan.photos_total = scan.photos_done + len(batch)  # known now that the listing ended
+    if not counted:
+        scan.photos_total = scan.photos_done + len(batch)  # known now that the source ended
     _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
 
 
