@@ -457,3 +457,14 @@ def _new_friend(alice: TestClient, name: str) -> int:
     found = re.search(r"invited=(\d+)", location)
     assert found, location
     return int(found.group(1))
+
+
+def test_it_shows_a_readable_page_for_a_wrong_invitation_link(anonymous: TestClient) -> None:
+    page = anonymous.get("/invite/not-a-real-token", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert _template(page) == "error.html"
+    assert "unknown or has expired" in page.text and "ask the person who invited you" in page.text
+    api = anonymous.get("/api/v1/invites/not-a-real-token/scans", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {
+        "detail": "this invitation link is unknown or has expired"
+    }
