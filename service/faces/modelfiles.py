@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -40,8 +41,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> ModelFiles:
-    """Return the model paths after checking each file's size and sha256 against the manifest."""
+    """Return the model paths after checking each file's size and sha256 against the manifest.
+
+    Checked once per process: hashing the 31 MB again for every scan job would be wasted work.
+    """
     entries = {entry["name"]: entry for entry in json.loads(manifest.read_text())["files"]}
     folder = _package_models_dir()
     for name, entry in entries.items():

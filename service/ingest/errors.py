@@ -17,3 +17,12 @@ class ExportError(ArchiveError):
 
 class UnreadableLink(ValueError):
     """A profile link that cannot be read; the message says why and what to share instead."""
+
+
+def html_export(platform: str) -> ExportError:
+    """Meta exports can be requested as HTML, which cannot be read: say how to ask for JSON."""
+    return ExportError(
+        f"This {platform} export was made in HTML format, which we cannot read; please request it "
+        "again with Format set to JSON (Accounts Center > Your information and permissions > "
+        "Download your information) and upload that one."
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from service import checklist, invites
-from service.jobs import enqueue_after_commit
 from service.routes.deps import CurrentOwner, InvitedFriend, ServicesDep, SessionDep
 from service.routes.schemas import (
     AnswerRequest,
@@ -29,8 +28,7 @@ def send_checklist(
         mail = checklist.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         raise HTTPException(422, str(e)) from None
-    if mail is not None:
-        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    services.queue_mail(session, mail)
     items = checklist.items_of(session, friend)
     return ChecklistQueued(items=len(items), open_items=checklist.open_count(items))
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from service import invites, uploads
-from service.ingest.profiles import UnreadableLink, read_profile
-from service.jobs import enqueue_after_commit, fetch_options
+from service.ingest.profiles import UnreadableLink
 from service.routes.deps import ConsentingFriend, InvitedFriend, ServicesDep, SessionDep
 from service.routes.schemas import ConsentRequest, ProfileRequest, ScanPublic, ScanQueued
 from service.routes.streaming import receive_archive
@@ -29,19 +28,14 @@ async def upload_export(
     received = await receive_archive(
         request, services.settings.quarantine_dir, services.settings.max_upload_bytes
     )
-    try:
-        scan = uploads.add_source(
-            session,
-            friend,
-            kind="export",
-            label=received.filename,
-            upload=received.path,
-            size=received.size,
-        )
-    except BaseException:
-        received.path.unlink(missing_ok=True)
-        raise
-    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    scan = services.queue_scan(
+        session,
+        friend,
+        kind="export",
+        label=received.filename,
+        upload=received.path,
+        size=received.size,
+    )
     assert scan.id is not None
     return ScanQueued(scan_id=scan.id)
 
@@ -52,13 +46,10 @@ def add_profile(
 ) -> ScanQueued:
     """Checks now that the link can be read (422 with the reason if not); the job reads it all."""
     try:
-        listing = read_profile(body.url.strip(), fetch_options(services.settings))
+        link = services.readable_profile(body.url)
     except UnreadableLink as e:
         raise HTTPException(422, str(e)) from None
-    scan = uploads.add_source(
-        session, friend, kind="profile", label=listing.url, upload=None, size=0
-    )
-    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    scan = services.queue_scan(session, friend, kind="profile", label=link)
     assert scan.id is not None
     return ScanQueued(scan_id=scan.id)
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request, Response, UploadFile
 
 from service import accounts, enroll, invites, review
-from service.jobs import enqueue_after_commit
 from service.routes.deps import CurrentOwner, ServicesDep, SessionDep
 from service.routes.schemas import (
     BulkReviewRequest,
@@ -123,8 +122,7 @@ def add_friend(
         )
     except invites.InviteError as e:
         raise HTTPException(422, str(e)) from None
-    if mail is not None:
-        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    services.queue_mail(session, mail)
     return FriendCreated(
         **FriendPublic.of(friend).model_dump(),
         invite_url=invites.invite_url(services.settings, raw),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -11,13 +12,16 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from service import uploads
 from service.accounts import owner_for_token
 from service.config import Settings
+from service.db import unit_of_work
 from service.faces.engine import FaceEngine
+from service.ingest.profiles import read_profile
 from service.invites import friend_for_token
-from service.jobs import Jobs
+from service.jobs import Jobs, enqueue_after_commit, fetch_options
 from service.secrets_box import SecretBox
-from service.tables import Friend, Owner
+from service.tables import Friend, OutgoingMail, Owner, Scan
 
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
@@ -33,6 +37,39 @@ class Services:
     box: SecretBox
     templates: Jinja2Templates
     _engine: FaceEngine | None = None
+
+    def queue_scan(
+        self,
+        session: Session,
+        friend: Friend,
+        *,
+        kind: str,
+        label: str,
+        upload: Path | None = None,
+        size: int = 0,
+    ) -> Scan:
+        """Record the source and its scan; the job is sent once the request commits. An upload
+        that cannot be recorded is deleted at once (it must never outlive its scan)."""
+        try:
+            scan = uploads.add_source(
+                session, friend, kind=kind, label=label, upload=upload, size=size
+            )
+        except BaseException:
+            if upload is not None:
+                upload.unlink(missing_ok=True)
+            raise
+        enqueue_after_commit(session, self.jobs.scan, scan.id)
+        return scan
+
+    def queue_mail(self, session: Session, mail: OutgoingMail | None) -> None:
+        """Send the mail once the request commits (None: it was composed before)."""
+        if mail is not None:
+            enqueue_after_commit(session, self.jobs.send_mail, mail.id)
+
+    def readable_profile(self, url: str) -> str:
+        """The profile link as it will be read, after checking now that it can be (the scan job
+        reads it all); raises UnreadableLink saying why not."""
+        return read_profile(url.strip(), fetch_options(self.settings)).url
 
     def face_engine(self) -> FaceEngine:
         # Loaded on first enrollment, not at start-up: most requests never need it.
@@ -56,13 +93,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
     """One transaction per request, committed when the endpoint returns without error."""
-    with Session(services.db, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with unit_of_work(services.db) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

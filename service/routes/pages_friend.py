@@ -8,9 +8,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service import enroll, invites, uploads
-from service.ingest.profiles import UnreadableLink, read_profile
+from service.ingest.profiles import UnreadableLink
 from service.invites import CONSENT_VERSION
-from service.jobs import enqueue_after_commit, fetch_options
 from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
 from service.routes.pages import CsrfChecked, flash_of, redirect, render, take_flash
 from service.routes.streaming import receive_archive
@@ -100,7 +99,7 @@ async def share_upload(
         )
     except HTTPException as e:
         return redirect(f"/invite/{token}/share", error=str(e.detail))
-    scan = uploads.add_source(
+    services.queue_scan(
         session,
         friend,
         kind="export",
@@ -108,7 +107,6 @@ async def share_upload(
         upload=received.path,
         size=received.size,
     )
-    enqueue_after_commit(session, services.jobs.scan, scan.id)
     return redirect(f"/invite/{token}/share#scans")
 
 
@@ -124,11 +122,8 @@ def share_profile(
     if friend.status != "accepted":
         return redirect(f"/invite/{token}")
     try:
-        listing = read_profile(url.strip(), fetch_options(services.settings))
+        link = services.readable_profile(url)
     except UnreadableLink as e:
         return redirect(f"/invite/{token}/share#profile", error=str(e))
-    scan = uploads.add_source(
-        session, friend, kind="profile", label=listing.url, upload=None, size=0
-    )
-    enqueue_after_commit(session, services.jobs.scan, scan.id)
+    services.queue_scan(session, friend, kind="profile", label=link)
     return redirect(f"/invite/{token}/share#scans")

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, Response
 from PIL import Image
 
 from service import accounts, checklist, enroll, invites, review
-from service.jobs import enqueue_after_commit
 from service.routes.api_owner import MAX_REFERENCE_BYTES
 from service.routes.deps import SESSION_COOKIE, ServicesDep, SessionDep
 from service.routes.pages import (
@@ -172,8 +171,7 @@ def invite(
         )
     except (invites.InviteError, RateLimited) as e:
         return redirect("/#friends", error=str(e))
-    if mail is not None:
-        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    services.queue_mail(session, mail)
     return redirect(f"/?invited={friend.id}#friends")
 
 
@@ -263,8 +261,7 @@ def send_checklist(
         mail = checklist.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         return redirect(f"/friends/{friend_id}#checklist", error=str(e))
-    if mail is not None:
-        enqueue_after_commit(session, services.jobs.send_mail, mail.id)
+    services.queue_mail(session, mail)
     return redirect(
         f"/friends/{friend_id}#checklist", notice=f"The checklist is on its way to {friend.email}."
     )

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from service.ingest.errors import ExportError
+from service.ingest.errors import html_export
 from service.ingest.exports.index import ExportIndex, Plan
 from service.ingest.fields import as_dict, as_text, dicts, from_unix
 from service.ingest.items import Provenance
@@ -20,11 +20,6 @@ _CONTENT = r"(?:^|/)(?:your_facebook_activity/|posts/|photos_and_videos/|stories
 _DOCUMENTS = re.compile(_CONTENT + r"(?:[^/]+/){0,2}[^/]+\.json$")
 _HTML = re.compile(_CONTENT + r"(?:[^/]+/){0,2}[^/]+\.html$")
 _EXCLUDED = frozenset({"messages", "stickers_used"})  # private messages; Facebook's own stickers
-HTML_EXPORT = (
-    "This Facebook export was made in HTML format, which we cannot read; please request it again "
-    "with Format set to JSON (Accounts Center > Your information and permissions > Download your "
-    "information) and upload that one."
-)
 
 
 def detect(index: ExportIndex) -> bool:
@@ -39,7 +34,7 @@ def plan(index: ExportIndex) -> Plan:
     """The photos the export's JSON describes; refuses an export made in HTML."""
     keys = [key for key in index.matching(_DOCUMENTS) if wants(key)]
     if not keys and index.any_matching(_HTML):
-        raise ExportError(HTML_EXPORT)
+        raise html_export("Facebook")
     result = Plan("facebook", excluded_folders=_EXCLUDED)
     documents = [index.json(key, meta=True) for key in keys]
     # Posts first: they carry the text and time that albums and media lists lack.

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from service.ingest.errors import ExportError
+from service.ingest.errors import html_export
 from service.ingest.exports.index import ExportIndex, Plan, basename
 from service.ingest.fields import as_dict, as_text, dicts, from_format, from_unix
 from service.ingest.items import Provenance
@@ -29,11 +29,6 @@ _ALBUMS = {
     "igtv_videos": "IGTV",
 }
 _LEGACY_ALBUMS = {"stories": "Stories", "profile": "Profile photos"}
-HTML_EXPORT = (
-    "This Instagram export was made in HTML format, which we cannot read; please request it again "
-    "with Format set to JSON (Accounts Center > Your information and permissions > Download your "
-    "information) and upload that one."
-)
 
 
 def detect(index: ExportIndex) -> bool:
@@ -48,7 +43,7 @@ def plan(index: ExportIndex) -> Plan:
     """The photos the export's JSON describes; refuses an export made in HTML."""
     activity = index.matching(_ACTIVITY_DOCUMENTS)
     if not activity and index.any_matching(_HTML):
-        raise ExportError(HTML_EXPORT)
+        raise html_export("Instagram")
     result = Plan("instagram", excluded_folders=_EXCLUDED)
     for key in activity:
         section = re.sub(r"_\d+$", "", basename(key).removesuffix(".json"))
