@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from service.config import Settings
+from service.faces.decision import DecisionRule
 from service.faces.matching import Thresholds
 from service.ingest.fetch import FetchOptions
 from service.notify.mail import deliver, stranded_mails
@@ -60,6 +61,7 @@ class Jobs:
             db=db,
             box=SecretBox(settings.secret_key),
             thresholds=Thresholds.load(),
+            rule=DecisionRule.load(),
             workers=settings.scan_workers or None,
             fetch=fetch_options(settings),
             lease=settings.scan_lease,

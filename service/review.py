@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from service.audit import record
-from service.tables import Friend, Match, Owner
+from service.tables import Friend, Match, MatchGroup, Owner
 
 DECISIONS = ("confirmed", "rejected")
 
@@ -31,6 +31,26 @@ def review(session: Session, owner: Owner, match: Match, decision: str) -> Match
     session.add(match)
     record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
     return match
+
+
+def group_of(session: Session, owner: Owner, group_id: int) -> MatchGroup | None:
+    group = session.get(MatchGroup, group_id) if 0 < group_id < 2**63 else None
+    return group if group is not None and group.owner_id == owner.id else None
+
+
+def review_group(session: Session, owner: Owner, group: MatchGroup, decision: str) -> list[Match]:
+    """Decide the group's pending matches, with every friend. A rejected group stays rejected:
+    its look-alikes are not proposed again (service/match_groups.py)."""
+    pending = session.exec(
+        select(Match)
+        .where(Match.owner_id == owner.id, Match.group_id == group.id, Match.review == "pending")
+        .order_by(col(Match.id))
+    ).all()
+    for match in pending:
+        review(session, owner, match, decision)
+    group.decision = decision
+    session.add(group)
+    return list(pending)
 
 
 def pending_count(session: Session, owner: Owner) -> int:

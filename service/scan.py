@@ -1,8 +1,10 @@
 """Scanning a friend's source for the owner's face: a resumable job that commits as it goes.
 
-A scan records how many photos of its source (in source order) are done together with the matches
-among them, in one transaction. A killed worker's scan is picked up again when its lease runs out
-and continues after the last recorded photo, so no match is lost or stored twice.
+A scan records how many photos of its source (in source order) are done together with the faces
+found in them (sealed), in one transaction. A killed worker's scan is picked up again when its lease
+runs out and continues after the last recorded photo, so no face is lost or counted twice. When the
+source ends, the scan decides on all its faces at once (service/faces/decision.py), files the
+proposals under the owner's look-alike groups, and deletes the faces with the upload.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from service.db import unit_of_work
+from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
 from service.ingest.archives import ArchiveError, archive_kind
@@ -27,8 +30,10 @@ from service.ingest.exports import iter_export
 from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
 from service.ingest.profiles import UnreadableLink, read_profile
+from service.match_groups import OwnerGroups
+from service.scan_faces import NearFace, ScanFaces, pack, unpack
 from service.secrets_box import SecretBox
-from service.tables import Match, Owner, ReferenceFace, Scan, Source, utcnow
+from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, ScanChunk, Source, utcnow
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
@@ -49,6 +54,7 @@ class _Known:
     rejected: np.ndarray
 
     def is_new(self, digest: str, encoding: np.ndarray) -> bool:
+        """Neither a photo proposed before nor a face the owner already said is not them."""
         if digest and digest in self.digests:
             return False
         if not len(self.rejected):
@@ -61,6 +67,7 @@ class ScanContext:
     db: Engine
     box: SecretBox
     thresholds: Thresholds
+    rule: DecisionRule
     workers: int | None
     fetch: FetchOptions = field(default_factory=FetchOptions)
     lease: timedelta = timedelta(minutes=2)
@@ -83,6 +90,7 @@ def run_scan(ctx: ScanContext, scan_id: int) -> None:
     scan, source, gallery, known = claimed
     try:
         _scan_source(ctx, scan, source, gallery, known)
+        _decide(ctx, scan, gallery, known)
         _finish(ctx, scan, "done", None)
     except (ScanFailed, ArchiveError, UnreadableLink) as e:
         _finish(ctx, scan, "failed", str(e))
@@ -185,9 +193,7 @@ def _checkpoint(
     done: int,
     known: _Known,
 ) -> None:
-    """Record the new matches of `batch` and the new resume point in one transaction."""
-    batch = [(item, _new_only(result, known)) for item, result in batch]
-    found = 0
+    """Record the faces of `batch` and the new resume point in one transaction."""
     with unit_of_work(ctx.db) as session:
         moved = session.execute(
             update(Scan)
@@ -195,50 +201,88 @@ def _checkpoint(
             .values(
                 photos_done=done,
                 photos_total=scan.photos_total,
-                matches=Scan.matches + sum(len(r.matches) for _, r in batch),
                 lease_until=utcnow() + ctx.lease,
             )
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LeaseLost
-        for item, result in batch:
-            found += _add_matches(session, ctx, scan, item, result)
+        if any(result.faces for _, result in batch):
+            assert scan.id is not None
+            sealed = ctx.box.seal_bytes(pack(batch, ctx.rule.possible))
+            session.add(ScanChunk(scan_id=scan.id, seq=scan.photos_done, sealed=sealed))
     scan.photos_done = done
-    scan.matches += found
 
 
-def _new_only(result: PhotoScan, known: _Known) -> PhotoScan:
-    fresh = tuple(f for f in result.matches if known.is_new(result.digest, f.encoding))
-    return result if len(fresh) == len(result.matches) else replace(result, matches=fresh)
-
-
-def _add_matches(
-    session: Session, ctx: ScanContext, scan: Scan, item: PhotoItem, result: PhotoScan
-) -> int:
-    assert scan.id is not None
-    for face in result.matches:
-        session.add(
-            Match(
-                owner_id=scan.owner_id,
-                friend_id=scan.friend_id,
-                scan_id=scan.id,
-                photo=item.key,
-                box_key=",".join(map(str, face.box)),
-                box=list(face.box),
-                platform=item.platform,
-                post_url=item.post_url,
-                album=item.album,
-                taken_at=item.taken_at,
-                caption=item.caption,
-                distance=face.distance,
-                band=face.band,
-                sealed_encoding=ctx.box.seal(face.encoding),
-                thumbnail=result.thumbnail,
-                thumbnail_scale=result.thumbnail_scale,
-                photo_digest=result.digest,
-            )
+def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> None:
+    """Propose the owner's faces on the evidence of the whole source; forget every other face."""
+    with unit_of_work(ctx.db) as session:
+        moved = session.execute(
+            update(Scan)
+            .where(col(Scan.id) == scan.id, col(Scan.attempts) == scan.attempts)
+            .values(lease_until=utcnow() + ctx.lease)
         )
-    return len(result.matches)
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LeaseLost
+        chunks = session.exec(
+            select(ScanChunk).where(ScanChunk.scan_id == scan.id).order_by(col(ScanChunk.seq))
+        ).all()
+        faces = ScanFaces.join(unpack(ctx.box.open_bytes(c.sealed)) for c in chunks)
+        by_face = {f.face: f for f in faces.near}
+        proposals = [
+            p
+            for p in decide(faces.cohort, ["owner"], gallery.centres(), ctx.rule)
+            if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
+        ]
+        groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
+        added = 0
+        for members in _by_group(proposals):
+            codes = faces.cohort.encodings[[p.face for p in members]].astype(np.float64)
+            group = groups.place(codes)
+            if group is None:  # a look-alike of someone the owner already said is not them
+                continue
+            for p in members:
+                session.add(_match(ctx, scan, by_face[p.face], p, group, faces.cohort))
+            added += len(members)
+        for chunk in chunks:
+            session.delete(chunk)
+        row = session.get(Scan, scan.id)
+        assert row is not None
+        row.matches = added
+        session.add(row)
+    scan.matches = added
+
+
+def _by_group(proposals: list[Proposal]) -> list[list[Proposal]]:
+    groups: dict[int, list[Proposal]] = {}
+    for p in proposals:
+        groups.setdefault(p.group, []).append(p)
+    return [groups[g] for g in sorted(groups)]
+
+
+def _match(
+    ctx: ScanContext, scan: Scan, face: NearFace, p: Proposal, group: MatchGroup, cohort: Cohort
+) -> Match:
+    assert scan.id is not None
+    return Match(
+        owner_id=scan.owner_id,
+        friend_id=scan.friend_id,
+        scan_id=scan.id,
+        photo=face.photo,
+        box_key=",".join(map(str, face.box)),
+        box=list(face.box),
+        platform=face.platform,
+        post_url=face.post_url,
+        album=face.album,
+        taken_at=face.taken_at,
+        caption=face.caption,
+        distance=p.distance,
+        band=p.band,
+        sealed_encoding=ctx.box.seal(cohort.encodings[p.face].astype(np.float64)),
+        thumbnail=face.thumbnail,
+        thumbnail_scale=face.thumbnail_scale,
+        photo_digest=face.digest,
+        group_id=group.id,
+    )
 
 
 def _finish(ctx: ScanContext, scan: Scan, status: str, error: str | None) -> None:
@@ -248,6 +292,8 @@ def _finish(ctx: ScanContext, scan: Scan, status: str, error: str | None) -> Non
             return
         row.status, row.error, row.finished_at, row.lease_until = status, error, utcnow(), None
         session.add(row)
+        # The faces go with the upload, whether the scan succeeded or not.
+        session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == row.id))
         source = session.get(Source, row.source_id)
         if source is not None and source.upload_path:
             Path(source.upload_path).unlink(missing_ok=True)  # the upload never outlives its scan

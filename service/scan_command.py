@@ -12,9 +12,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from service.faces.decision import Cohort, DecisionRule, decide
 from service.faces.matching import Gallery, Thresholds
 from service.faces.references import encode_references
-from service.faces.scanner import PhotoScan, Scanner
+from service.faces.scanner import FoundFace, PhotoScan, Scanner
 from service.ingest.archives import ArchiveError
 from service.ingest.items import PhotoItem
 from service.ingest.sources import iter_photos
@@ -32,6 +33,9 @@ class ScanReport:
     elapsed_s: float = 0.0
     matches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    # Every face until the decision: where it is, its encoding and its distances.
+    _where: list[tuple[str, list[int]]] = field(default_factory=list)
+    _faces: list[FoundFace] = field(default_factory=list)
 
     def add(self, item: PhotoItem, result: PhotoScan) -> None:
         self.photos_seen += 1
@@ -40,16 +44,29 @@ class ScanReport:
             return
         self.photos_scanned += 1
         self.faces_found += result.faces_found
-        for face in result.matches:
+        for face in result.faces:
+            self._where.append((item.key, list(face.box)))
+            self._faces.append(face)
+
+    def decide(self, gallery: Gallery, rule: DecisionRule) -> None:
+        """Propose faces on the evidence of the whole scan, then forget the others."""
+        people = gallery.names
+        cohort = Cohort.stack(
+            [f.encoding for f in self._faces], [f.distances for f in self._faces], len(people)
+        )
+        for p in decide(cohort, people, gallery.centres(), rule):
+            photo, box = self._where[p.face]
             self.matches.append(
                 {
-                    "photo": item.key,
-                    "person": face.person,
-                    "distance": face.distance,
-                    "band": face.band,
-                    "box": list(face.box),
+                    "photo": photo,
+                    "person": p.person,
+                    "distance": p.distance,
+                    "band": p.band,
+                    "box": box,
+                    "group": p.group,
                 }
             )
+        self._where, self._faces = [], []
 
     def as_json(self) -> dict[str, Any]:
         self.matches.sort(key=lambda m: (m["photo"], m["box"]))
@@ -84,6 +101,7 @@ def run_scan(reference: Path, photos: Sequence[Path], workers: int | None) -> Sc
             for item, result in scanner.scan(items):
                 report.add(item, result)
                 progress.tick(report.photos_seen)
+        report.decide(scanner.gallery, DecisionRule.load())
     except ArchiveError as e:
         raise ScanRefused(str(e)) from None
     finally:

@@ -151,6 +151,36 @@ class Scan(SQLModel, table=True):
     finished_at: datetime | None = _when()
 
 
+class ScanChunk(SQLModel, table=True):
+    """The faces of a batch of photos, sealed, until the scan decides on the whole source.
+
+    Every face's encoding is kept here so the decision can weigh the source as a cohort (see
+    service/faces/decision.py); the rows go when the scan ends, with the upload they came from.
+    """
+
+    __table_args__ = (UniqueConstraint("scan_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scan_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("scan.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    seq: int
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class MatchGroup(SQLModel, table=True):
+    """Faces of one owner's matches that look like one individual, across all friends."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    sealed_centre: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = 0  # faces that made the centre
+    decision: str | None = Field(default=None, max_length=16)  # confirmed|rejected, as a whole
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class Match(SQLModel, table=True):
     """A photo in which the owner's face was found, with where it was posted."""
 
@@ -185,6 +215,12 @@ class Match(SQLModel, table=True):
     thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     thumbnail_scale: float = 1.0  # thumbnail pixels per original pixel, to outline the face
     photo_digest: str = Field(default="", max_length=64, index=True)  # the same photo, re-scanned
+    group_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("matchgroup.id", ondelete="SET NULL"), index=True, nullable=True
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     answered_at: datetime | None = _when()
     # Verification of public photos: when to look next, and what the server said last time.

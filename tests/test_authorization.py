@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from service.app import create_app
 from service.config import Settings
-from service.tables import Match, Scan, Source
+from service.tables import Match, MatchGroup, Scan, Source
 from tests.conftest import DATABASES, make_settings
 from tests.test_api_journey import owner_token
 
@@ -73,7 +73,11 @@ def _alice_match(world: World) -> None:
         scan = Scan(owner_id=1, friend_id=source.friend_id, source_id=source.id, status="done")
         session.add(scan)
         session.flush()
+        group = MatchGroup(owner_id=1, sealed_centre=b"x", size=1)
+        session.add(group)
+        session.flush()
         match = Match(
+            group_id=group.id,
             owner_id=1,
             friend_id=source.friend_id,
             scan_id=scan.id,
@@ -88,6 +92,7 @@ def _alice_match(world: World) -> None:
         session.add(match)
         session.commit()
         world.ids["alice_scan"], world.ids["alice_match"] = scan.id or 0, match.id or 0
+        world.ids["alice_group"] = group.id or 0
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -119,10 +124,11 @@ OWNER_ROUTES = [
         200,
     ),
     ("POST", "/api/v1/matches/{alice_match}/review", {"decision": "rejected"}, 200),
+    ("POST", "/api/v1/match-groups/{alice_group}/review", {"decision": "rejected"}, 200),
     ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
     ("DELETE", "/api/v1/me", None, 204),
 ]
-OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match")
+OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match", "alice_group")
 
 
 def _call(world: World, method: str, path: str, body: object, headers: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Matching faces against every enrolled person at once; a face goes to its nearest person."""
+"""The enrolled people's references, and the distance bands calibrated for them."""
 
 from __future__ import annotations
 
@@ -40,13 +40,6 @@ class Thresholds:
         return None
 
 
-@dataclass(frozen=True)
-class PersonMatch:
-    person: str
-    distance: float
-    band: Band
-
-
 class Gallery:
     """The enrolled people's reference encodings, stacked so one matrix product serves them all."""
 
@@ -65,22 +58,19 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.names)
 
-    def nearest(self, encodings: np.ndarray) -> list[tuple[str, float]]:
-        """For each encoding, the nearest person and the distance to their closest reference."""
+    def centres(self) -> np.ndarray:
+        """(people, 128): the mean of each person's references."""
+        return np.array(
+            [self._codes[self._owners == i].mean(axis=0) for i in range(len(self.names))]
+        )
+
+    def distances(self, encodings: np.ndarray) -> np.ndarray:
+        """(faces, people): each face's distance to each person's closest reference."""
         if not len(encodings) or not len(self.names):
-            return []
+            return np.zeros((len(encodings), len(self.names)), dtype=np.float32)
         diff = encodings[:, None, :] - self._codes[None, :, :]
         distances = np.sqrt(np.einsum("fkd,fkd->fk", diff, diff))
-        per_person = np.full((len(encodings), len(self.names)), np.inf)
+        per_person = np.empty((len(encodings), len(self.names)), dtype=np.float32)
         for i in range(len(self.names)):
             per_person[:, i] = distances[:, self._owners == i].min(axis=1)
-        best = per_person.argmin(axis=1)
-        return [(self.names[j], float(per_person[f, j])) for f, j in enumerate(best)]
-
-    def match(self, encodings: np.ndarray, thresholds: Thresholds) -> list[PersonMatch | None]:
-        """The band each face falls in for its nearest person, or None for a stranger."""
-        result: list[PersonMatch | None] = []
-        for person, distance in self.nearest(encodings):
-            band = thresholds.band(distance)
-            result.append(PersonMatch(person, round(distance, 4), band) if band else None)
-        return result
+        return per_person

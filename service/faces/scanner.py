@@ -2,7 +2,8 @@
 
 Photos are read in the parent (so archives stream in order), byte-identical photos are scanned
 once, and at most a few photos are in flight, so memory does not grow with the source's size.
-Encodings of faces that matched nobody never leave the worker process.
+Every face's encoding comes back to the caller, which decides on the whole source at once (see
+decision.py) and then keeps only the proposed faces: the others are the cohort, and go with it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from service.faces.engine import FaceEngine, NotOneFace
 from service.faces.images import UnreadablePhoto
-from service.faces.matching import Band, Gallery, Thresholds
+from service.faces.matching import Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
 from service.faces.thumbnails import photo_thumbnail
 from service.ingest.archives import PhotoReadError
@@ -29,22 +30,31 @@ from service.ingest.items import PhotoItem
 
 
 @dataclass(frozen=True)
-class MatchedFace:
-    person: str
-    distance: float
-    band: Band
+class FoundFace:
     box: tuple[int, int, int, int]
-    encoding: np.ndarray  # kept only because it matched an enrolled person
+    encoding: np.ndarray  # float32, until the source's decision
+    distances: np.ndarray  # to each person of the gallery (their closest reference)
+
+    @property
+    def nearest(self) -> float:
+        return float(self.distances.min()) if len(self.distances) else np.inf
 
 
 @dataclass(frozen=True)
 class PhotoScan:
-    faces_found: int = 0
-    matches: tuple[MatchedFace, ...] = ()
+    faces: tuple[FoundFace, ...] = ()
     error: str | None = None
-    thumbnail: bytes | None = None  # only for a photo with matches, when asked for
+    thumbnail: bytes | None = None  # only for a photo with a face near someone, when asked for
     thumbnail_scale: float = 1.0
     digest: str = ""  # of the photo's bytes: the same photo found again is the same photo
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.faces)
+
+    def near(self, possible: float) -> list[FoundFace]:
+        """The faces within reach of an enrolled person: the ones a decision may propose."""
+        return [face for face in self.faces if face.nearest <= possible]
 
 
 # --- the worker side: one engine per process -------------------------------------------------
@@ -75,16 +85,17 @@ def _scan_photo(data: bytes, thumbnails: bool, gallery: Gallery) -> PhotoScan:
         photo, faces = engine.scan_bytes(data)
     except UnreadablePhoto as e:
         return PhotoScan(error=str(e))
-    encodings = np.array([face.encoding for face in faces])
-    matched = tuple(
-        MatchedFace(m.person, m.distance, m.band, face.box, face.encoding)
-        for face, m in zip(faces, gallery.match(encodings, thresholds), strict=True)
-        if m is not None
+    encodings = np.array([face.encoding for face in faces], dtype=np.float32).reshape(-1, 128)
+    distances = gallery.distances(encodings)
+    found = tuple(
+        FoundFace(face.box, code, dist)
+        for face, code, dist in zip(faces, encodings, distances, strict=True)
     )
-    if not (thumbnails and matched):
-        return PhotoScan(faces_found=len(faces), matches=matched)
+    scan = PhotoScan(faces=found)
+    if not (thumbnails and scan.near(thresholds.possible)):
+        return scan
     thumbnail, scale = photo_thumbnail(photo)
-    return PhotoScan(len(faces), matched, thumbnail=thumbnail, thumbnail_scale=scale)
+    return replace(scan, thumbnail=thumbnail, thumbnail_scale=scale)
 
 
 class _InlineExecutor(Executor):

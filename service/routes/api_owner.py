@@ -164,6 +164,17 @@ def review_match(
     return MatchPublic.of(review.review(session, owner, match, body.decision))
 
 
+@router.post("/match-groups/{group_id}/review")
+def review_group(
+    group_id: int, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
+) -> list[MatchPublic]:
+    """Decide every pending match of a look-alike group, across all of this owner's friends."""
+    group = review.group_of(session, owner, group_id)
+    if group is None:
+        raise HTTPException(404, "no such group")
+    return [MatchPublic.of(m) for m in review.review_group(session, owner, group, body.decision)]
+
+
 @router.get("/matches/{match_id}/thumbnail")
 def match_thumbnail(match_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
     match = review.match_of(session, owner, match_id)

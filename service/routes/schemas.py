@@ -92,6 +92,7 @@ class MatchPublic(BaseModel):
     caption: str | None
     distance: float
     band: str
+    group: int | None  # look-alike group: one decision for all its pending matches
     review: str
     status: str
     verified_at: datetime | None
@@ -111,6 +112,7 @@ class MatchPublic(BaseModel):
             caption=m.caption,
             distance=m.distance,
             band=m.band,
+            group=m.group_id,
             review=m.review,
             status=m.status,
             verified_at=m.verified_at,

@@ -1,0 +1,228 @@
+"""Which faces of one source to propose, decided on the whole source rather than face by face.
+
+One nearest distance under a global threshold cannot be fair with this encoder: strangers of some
+groups sit as close to an owner as the owner's own photos do (see models/MODEL_CARD.md). So a face
+is proposed for its nearest enrolled person only when all of these hold:
+
+1. **Near**: within `possible` of one of that person's references (dlib's operating point).
+2. **Stands out from the source** (Z-norm): the distances from that person's references to every
+   face of the same source are mostly strangers' distances, a cohort that is dense where the
+   person's look-alikes are. The face's distance, normalised by the cohort's mean and spread, must
+   reach `z_max`. A small source borrows from a calibrated prior; a source where the person
+   appears very often has that person's own faces taken out of the cohort first.
+3. **Not someone else who recurs**: no face of the source that is clearly another person (farther
+   than `possible`) is nearer to it than the references are, by `competitor_margin`.
+
+Proposals are then gathered into groups of look-alikes, so a stranger proposed by mistake is one
+decision for the owner, and never shares a group with the owner's own faces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.faces.matching import Band
+from service.faces.modelfiles import MODELS_DIR
+
+_BLOCK = 4096  # rows per block of a distance matrix: bounded memory at any source size
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The parameters of the rule, calibrated in models/thresholds.json (`decision`)."""
+
+    possible: float = 0.6
+    strong: float = 0.5
+    z_max: float = -2.5
+    competitor_margin: float = 0.1
+    group_radius: float = 0.4
+    # Cohort estimates for small sources are pulled toward a calibrated, strict prior.
+    prior_mean: float = 0.70
+    prior_sd: float = 0.10
+    prior_weight: int = 40
+    # A person who appears this often is taken out of their own cohort.
+    seed_distance: float = 0.42
+    seed_share: float = 0.08
+    seed_min: int = 10
+
+    @classmethod
+    def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> DecisionRule:
+        data = json.loads(path.read_text())
+        params = data.get("decision", {})
+        fields = cls.__dataclass_fields__
+        return cls(
+            possible=float(data["possible"]),
+            strong=float(data["strong"]),
+            **{k: v for k, v in params.items() if k in fields and k not in ("possible", "strong")},
+        )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    face: int  # index into the source's faces
+    person: str
+    distance: float
+    band: Band
+    z: float
+    group: int  # 1, 2, ... within this decision; the owner's closest faces come first
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Every face of one source: its encoding, and its distance to each enrolled person."""
+
+    encodings: np.ndarray  # (faces, 128) float32
+    distances: np.ndarray  # (faces, people): to the person's nearest reference
+
+    @classmethod
+    def empty(cls, people: int) -> Cohort:
+        return cls(np.zeros((0, 128), np.float32), np.zeros((0, people), np.float32))
+
+    @classmethod
+    def stack(cls, encodings: Sequence[np.ndarray], distances: Sequence[np.ndarray], people: int):
+        if not encodings:
+            return cls.empty(people)
+        return cls(
+            np.asarray(np.vstack(encodings), np.float32),
+            np.asarray(np.vstack(distances), np.float32).reshape(-1, people),
+        )
+
+    def __len__(self) -> int:
+        return len(self.encodings)
+
+
+def decide(
+    cohort: Cohort, people: Sequence[str], anchors: np.ndarray, rule: DecisionRule
+) -> list[Proposal]:
+    """The faces to propose, each for its nearest person, with its band and group.
+
+    `anchors` holds each person's reference centre: their own group starts there, so the
+    person's faces gather in group 1 and a stranger proposed by mistake starts a group of his own.
+    """
+    if not len(cohort) or not people:
+        return []
+    nearest = cohort.distances.argmin(axis=1)
+    proposals: list[Proposal] = []
+    for p, person in enumerate(people):
+        near = np.flatnonzero((nearest == p) & (cohort.distances[:, p] <= rule.possible))
+        if len(near):
+            proposals += _decide_person(cohort, p, person, near, anchors[p], rule)
+    return proposals
+
+
+def _decide_person(
+    cohort: Cohort, p: int, person: str, near: np.ndarray, anchor: np.ndarray, rule: DecisionRule
+) -> list[Proposal]:
+    d = cohort.distances[:, p].astype(np.float64)
+    clear = _without_competitor(cohort, p, near, rule)
+    mean, sd = _cohort_stats(cohort, d, near[clear], rule)
+    z = (d[near] - mean) / sd
+    kept = near[clear & (z <= rule.z_max)]
+    zs = dict(zip(near.tolist(), z.tolist(), strict=True))
+    groups = _groups(cohort.encodings, kept[np.argsort(d[kept], kind="stable")], anchor, rule)
+    return [
+        Proposal(
+            face=int(i),
+            person=person,
+            distance=round(float(d[i]), 4),
+            band="strong" if d[i] <= rule.strong else "possible",
+            z=round(zs[int(i)], 2),
+            group=groups[int(i)],
+        )
+        for i in kept
+    ]
+
+
+def _without_competitor(cohort: Cohort, p: int, near: np.ndarray, rule: DecisionRule) -> np.ndarray:
+    """For each near face: True unless a face that is clearly someone else is nearer to it than
+    the person's references, by the margin (it is that recurring stranger, not the person)."""
+    others = np.flatnonzero(cohort.distances[:, p] > rule.possible)
+    if not len(others):
+        return np.ones(len(near), dtype=bool)
+    closest = _min_distances(cohort.encodings[near], cohort.encodings[others])
+    return closest >= cohort.distances[near, p] - rule.competitor_margin
+
+
+def _cohort_stats(
+    cohort: Cohort, d: np.ndarray, seeds: np.ndarray, rule: DecisionRule
+) -> tuple[float, float]:
+    """Mean and spread of the cohort's distances, blended with the prior for a small source."""
+    keep = np.ones(len(d), dtype=bool)
+    sure = seeds[d[seeds] <= rule.seed_distance]
+    if len(sure) >= max(rule.seed_min, rule.seed_share * len(d)):
+        # The person is everywhere in this source: their own faces would make the cohort look
+        # like them. Take out every near face linked to a sure one before measuring.
+        near = np.flatnonzero(d <= rule.possible)
+        labels = _linked(cohort.encodings[near], rule.group_radius)
+        own = np.isin(labels, labels[np.isin(near, sure)])
+        keep[near[own]] = False
+    x = d[keep]
+    n, n0 = len(x), rule.prior_weight
+    mean = (x.sum() + n0 * rule.prior_mean) / (n + n0)
+    var = (((x - mean) ** 2).sum() + n0 * (rule.prior_sd**2 + (rule.prior_mean - mean) ** 2)) / (
+        n + n0
+    )
+    return float(mean), float(max(np.sqrt(var), 1e-3))
+
+
+def _groups(
+    encodings: np.ndarray, ordered: np.ndarray, anchor: np.ndarray, rule: DecisionRule
+) -> dict[int, int]:
+    """Leader clustering from the person's reference centre, closest faces first: a face joins
+    the group whose centre is nearest, if within the radius, else starts a group; then each face
+    moves once to the nearest final centre. Linear in faces times groups."""
+    centres = [anchor.astype(np.float64)]
+    for i in ordered.tolist():
+        e = encodings[i].astype(np.float64)
+        gaps = np.linalg.norm(np.array(centres) - e, axis=1)
+        if gaps.min() > rule.group_radius:
+            centres.append(e)
+    # Second pass: settle each face with the nearest centre, then recentre the groups.
+    members: dict[int, list[int]] = {}
+    for i in ordered.tolist():
+        gaps = np.linalg.norm(np.array(centres) - encodings[i], axis=1)
+        members.setdefault(int(gaps.argmin()), []).append(i)
+    found: dict[int, int] = {}
+    for number, g in enumerate(sorted(members), start=1):
+        for i in members[g]:
+            found[i] = number
+    return found
+
+
+def _min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of a, the distance to its nearest row of b, in blocks of b."""
+    a = a.astype(np.float32)
+    a2 = (a * a).sum(axis=1)
+    best = np.full(len(a), np.inf, dtype=np.float32)
+    for start in range(0, len(b), _BLOCK):
+        block = b[start : start + _BLOCK].astype(np.float32)
+        sq = a2[:, None] + (block * block).sum(axis=1)[None, :] - 2.0 * a @ block.T
+        best = np.minimum(best, sq.min(axis=1))
+    return np.sqrt(np.maximum(best, 0.0))
+
+
+def _linked(encodings: np.ndarray, radius: float) -> np.ndarray:
+    """Connected components of the faces within `radius` of each other (union-find, in blocks)."""
+    parent = np.arange(len(encodings))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    e = encodings.astype(np.float32)
+    sq_norms = (e * e).sum(axis=1)
+    for start in range(0, len(e), _BLOCK):
+        block = e[start : start + _BLOCK]
+        sq = sq_norms[start : start + _BLOCK, None] + sq_norms[None, :] - 2.0 * block @ e.T
+        for i, j in zip(*np.nonzero(sq <= radius * radius), strict=True):
+            a, b = root(int(i) + start), root(int(j))
+            if a != b:
+                parent[a] = b
+    return np.array([root(i) for i in range(len(e))])

@@ -1,0 +1,51 @@
+"""Look-alike groups of an owner's matches, across all friends: one stranger, one decision.
+
+A scan's decision groups its own proposals (service/faces/decision.py). Here each such group joins
+the owner's existing group whose centre is nearest, within the radius, or starts a new one. A group
+the owner rejected as a whole keeps its look-alikes from being proposed again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlmodel import Session, select
+
+from service.secrets_box import SecretBox
+from service.tables import MatchGroup
+
+
+class OwnerGroups:
+    """The owner's groups, opened once per decision."""
+
+    def __init__(self, session: Session, box: SecretBox, owner_id: int, radius: float) -> None:
+        self.session, self.box, self.owner_id, self.radius = session, box, owner_id, radius
+        self.groups = list(session.exec(select(MatchGroup).where(MatchGroup.owner_id == owner_id)))
+        self.centres = [box.open(g.sealed_centre) for g in self.groups]
+
+    def place(self, faces: np.ndarray) -> MatchGroup | None:
+        """The group these look-alike faces belong to, or None if the owner rejected it."""
+        centre = faces.mean(axis=0)
+        if self.centres:
+            gaps = np.linalg.norm(np.array(self.centres) - centre, axis=1)
+            nearest = int(gaps.argmin())
+            if gaps[nearest] <= self.radius:
+                group = self.groups[nearest]
+                if group.decision == "rejected":
+                    return None
+                return self._grow(nearest, faces)
+        group = MatchGroup(owner_id=self.owner_id, sealed_centre=self.box.seal(centre))
+        group.size = len(faces)
+        self.session.add(group)
+        self.session.flush()  # the id goes on the matches
+        self.groups.append(group)
+        self.centres.append(centre)
+        return group
+
+    def _grow(self, index: int, faces: np.ndarray) -> MatchGroup:
+        group = self.groups[index]
+        total = self.centres[index] * group.size + faces.sum(axis=0)
+        group.size += len(faces)
+        self.centres[index] = total / group.size
+        group.sealed_centre = self.box.seal(self.centres[index])
+        self.session.add(group)
+        return group

@@ -1,0 +1,127 @@
+"""The faces of a running scan, sealed batch by batch until the scan decides on the whole source.
+
+A batch is packed as one `.npz` (no pickle): every face's encoding and distance to the owner, and,
+for the faces near the owner, where they were found and the photo's thumbnail.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from service.faces.decision import Cohort
+from service.faces.scanner import PhotoScan
+from service.ingest.items import PhotoItem
+
+
+@dataclass(frozen=True)
+class NearFace:
+    """A face near the owner, with everything a match row needs."""
+
+    face: int  # index into the scan's faces
+    photo: str
+    box: list[int]
+    platform: str
+    post_url: str | None
+    album: str | None
+    taken_at: datetime | None
+    caption: str | None
+    digest: str
+    thumbnail: bytes | None
+    thumbnail_scale: float
+
+
+@dataclass
+class ScanFaces:
+    """Every face of a scan so far: the cohort, and the faces a decision may propose."""
+
+    cohort: Cohort
+    near: list[NearFace]
+
+    @classmethod
+    def join(cls, parts: Iterable[ScanFaces]) -> ScanFaces:
+        encodings, distances, near = [], [], []
+        offset = 0
+        for part in parts:
+            encodings.append(part.cohort.encodings)
+            distances.append(part.cohort.distances)
+            near += [_moved(f, offset) for f in part.near]
+            offset += len(part.cohort)
+        return cls(Cohort.stack(encodings, distances, 1), near)
+
+
+def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], possible: float) -> bytes:
+    encodings: list[np.ndarray] = []
+    distances: list[float] = []
+    near: list[dict[str, Any]] = []
+    thumbnails: dict[str, np.ndarray] = {}
+    for item, result in batch:
+        thumb_key = ""
+        for face in result.faces:
+            if face.nearest <= possible:
+                if result.thumbnail and not thumb_key:
+                    thumb_key = f"thumb_{len(thumbnails)}"
+                    thumbnails[thumb_key] = np.frombuffer(result.thumbnail, dtype=np.uint8)
+                near.append(_near_record(len(encodings), item, result, face.box, thumb_key))
+            encodings.append(face.encoding)
+            distances.append(face.nearest)
+    arrays: dict[str, Any] = {
+        "encodings": np.asarray(encodings, np.float32).reshape(-1, 128),
+        "distances": np.asarray(distances, np.float32),
+        "near": np.frombuffer(json.dumps(near).encode(), dtype=np.uint8),
+        **thumbnails,
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes) -> ScanFaces:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        cohort = Cohort(z["encodings"], z["distances"].reshape(-1, 1))
+        records = json.loads(z["near"].tobytes().decode())
+        near = [
+            NearFace(
+                face=r["face"],
+                photo=r["photo"],
+                box=r["box"],
+                platform=r["platform"],
+                post_url=r["post_url"],
+                album=r["album"],
+                taken_at=datetime.fromisoformat(r["taken_at"]) if r["taken_at"] else None,
+                caption=r["caption"],
+                digest=r["digest"],
+                thumbnail=z[r["thumb"]].tobytes() if r["thumb"] else None,
+                thumbnail_scale=r["scale"],
+            )
+            for r in records
+        ]
+    return ScanFaces(cohort, near)
+
+
+def _near_record(
+    index: int, item: PhotoItem, result: PhotoScan, box: tuple[int, ...], thumb: str
+) -> dict[str, Any]:
+    return {
+        "face": index,
+        "photo": item.key,
+        "box": list(box),
+        "platform": item.platform,
+        "post_url": item.post_url,
+        "album": item.album,
+        "taken_at": item.taken_at.isoformat() if item.taken_at else None,
+        "caption": item.caption,
+        "digest": result.digest,
+        "thumb": thumb,
+        "scale": result.thumbnail_scale,
+    }
+
+
+def _moved(face: NearFace, offset: int) -> NearFace:
+    return replace(face, face=face.face + offset)

@@ -1,0 +1,103 @@
+"""The decision on a whole source: cohort normalisation, recurring strangers, groups.
+
+Encodings here are built in 128 dimensions at chosen distances, so each test states its geometry;
+the same rule on real photos is measured by models/calibrate.py and `make bench`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.faces.decision import Cohort, DecisionRule, decide
+
+RULE = DecisionRule()
+rng = np.random.default_rng(7)
+
+
+def direction() -> np.ndarray:
+    v = rng.normal(size=128)
+    return v / np.linalg.norm(v)
+
+
+def at(centre: np.ndarray, distance: float) -> np.ndarray:
+    """A point at `distance` from `centre` in a random direction (nearly orthogonal to others)."""
+    return centre + distance * direction()
+
+
+OWNER = direction() * 0.5
+
+
+def cohort(faces: list[np.ndarray]) -> Cohort:
+    encodings = np.array(faces, dtype=np.float32)
+    distances = np.linalg.norm(encodings - OWNER, axis=1).reshape(-1, 1)
+    return Cohort(encodings, distances.astype(np.float32))
+
+
+def strangers(n: int, mean: float) -> list[np.ndarray]:
+    """Faces of other people, their distances to the owner spread as a real crowd's are."""
+    return [at(OWNER, float(np.clip(rng.normal(mean, 0.07), 0.61, 1.3))) for _ in range(n)]
+
+
+def proposed(faces: list[np.ndarray]) -> set[int]:
+    return {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE)}
+
+
+def test_it_proposes_the_owner_among_many_strangers() -> None:
+    faces = [at(OWNER, 0.38), at(OWNER, 0.42), *strangers(200, 0.85)]
+    assert proposed(faces) == {0, 1}
+
+
+def test_it_is_stricter_where_look_alikes_crowd() -> None:
+    # The same face at 0.52 stands out among far strangers, not among a crowd of look-alikes.
+    sparse = [at(OWNER, 0.52), *strangers(200, 0.85)]
+    crowded = [at(OWNER, 0.52), *strangers(200, 0.64)]
+    assert proposed(sparse) == {0}
+    assert proposed(crowded) == set()
+
+
+def test_it_does_not_propose_a_stranger_whose_own_photos_are_nearer() -> None:
+    stranger = at(OWNER, 0.68)
+    toward_owner = stranger + 0.14 * (OWNER - stranger) / np.linalg.norm(OWNER - stranger)
+    faces = [toward_owner, *(at(stranger, 0.2) for _ in range(5)), *strangers(200, 0.85)]
+    assert np.linalg.norm(toward_owner - OWNER) < 0.56  # near enough to be considered at all
+    assert proposed(faces) == set()
+
+
+def test_it_still_finds_an_owner_who_is_in_half_the_photos() -> None:
+    # A spouse's export: the owner's own faces must not make the cohort look like the owner.
+    own = [at(OWNER, rng.uniform(0.25, 0.35)) for _ in range(150)]
+    found = proposed([*own, *strangers(150, 0.85)])
+    assert len(found & set(range(150))) >= 140
+    assert found <= set(range(150))
+
+
+def test_it_is_careful_with_a_tiny_source() -> None:
+    # Two photos say nothing about the crowd: the calibrated prior decides, and it is strict.
+    assert proposed([at(OWNER, 0.35), at(OWNER, 0.85)]) == {0}
+    assert proposed([at(OWNER, 0.57), at(OWNER, 0.85)]) == set()
+
+
+def test_it_never_groups_the_owner_with_a_stranger() -> None:
+    stranger = at(OWNER, 0.5)
+    faces = [
+        *(at(OWNER, 0.3) for _ in range(6)),
+        *(at(stranger, 0.15) for _ in range(4)),
+        *strangers(400, 0.95),
+    ]
+    proposals = decide(cohort(faces), ["owner"], OWNER[None, :], RULE)
+    groups = {p.face: p.group for p in proposals}
+    owner_groups = {groups[i] for i in range(6) if i in groups}
+    stranger_groups = {groups[i] for i in range(6, 10) if i in groups}
+    assert owner_groups == {1}  # the closest faces come first
+    assert not owner_groups & stranger_groups
+
+
+def test_it_gives_each_face_to_its_nearest_person() -> None:
+    other = direction() * 0.5
+    faces = np.array([at(OWNER, 0.3), at(other, 0.3), *strangers(100, 0.9)], dtype=np.float32)
+    distances = np.stack(
+        [np.linalg.norm(faces - OWNER, axis=1), np.linalg.norm(faces - other, axis=1)], axis=1
+    )
+    anchors = np.array([OWNER, other])
+    found = decide(Cohort(faces, distances.astype(np.float32)), ["alice", "ben"], anchors, RULE)
+    assert {(p.face, p.person) for p in found} == {(0, "alice"), (1, "ben")}
