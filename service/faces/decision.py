@@ -49,6 +49,12 @@ class DecisionRule:
     seed_distance: float = 0.42
     seed_share: float = 0.08
     seed_min: int = 10
+    # Faces the rule kept sharpen the person's centre; a near face this close to it is kept too.
+    expand_radius: float = 0.0
+    # A group of this many look-alikes within this reach is judged as a whole, by its median.
+    group_min: int = 3
+    group_reach: float = 0.0
+    stranger_radius: float = 0.4  # a look-alike group other than the person's own
 
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> DecisionRule:
@@ -109,22 +115,32 @@ def decide(
     nearest = cohort.distances.argmin(axis=1)
     proposals: list[Proposal] = []
     for p, person in enumerate(people):
-        near = np.flatnonzero((nearest == p) & (cohort.distances[:, p] <= rule.possible))
-        if len(near):
-            proposals += _decide_person(cohort, p, person, near, anchors[p], rule)
+        mine = nearest == p
+        if (cohort.distances[mine, p] <= rule.possible).any():
+            proposals += _decide_person(cohort, p, person, mine, anchors[p], rule)
     return proposals
 
 
 def _decide_person(
-    cohort: Cohort, p: int, person: str, near: np.ndarray, anchor: np.ndarray, rule: DecisionRule
+    cohort: Cohort, p: int, person: str, mine: np.ndarray, anchor: np.ndarray, rule: DecisionRule
 ) -> list[Proposal]:
+    """`mine` marks the faces whose nearest person is this one."""
     d = cohort.distances[:, p].astype(np.float64)
+    near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
     mean, sd = _cohort_stats(cohort, d, near[clear], rule)
     z = (d[near] - mean) / sd
     kept = near[clear & (z <= rule.z_max)]
+    if rule.expand_radius > 0 and len(kept):
+        kept = near[clear & ((z <= rule.z_max) | _near_centre(cohort, kept, near, anchor, rule))]
+    # Groups over the person's look-alikes a little past reach: a stranger who recurs brings his
+    # farther photos along, and his group as a whole does not stand out from the crowd.
+    reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
+    groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
+    doubtful = _doubtful_groups(groups, d, mean, sd, rule)
+    kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
+    numbers = _numbered({i: groups[i] for i in kept.tolist()})
     zs = dict(zip(near.tolist(), z.tolist(), strict=True))
-    groups = _groups(cohort.encodings, kept[np.argsort(d[kept], kind="stable")], anchor, rule)
     return [
         Proposal(
             face=int(i),
@@ -132,10 +148,36 @@ def _decide_person(
             distance=round(float(d[i]), 4),
             band="strong" if d[i] <= rule.strong else "possible",
             z=round(zs[int(i)], 2),
-            group=groups[int(i)],
+            group=numbers[int(i)],
         )
         for i in kept
     ]
+
+
+def _doubtful_groups(
+    groups: dict[int, int], d: np.ndarray, mean: float, sd: float, rule: DecisionRule
+) -> set[int]:
+    """Groups of several faces (not the person's own) whose median distance does not stand out."""
+    members: dict[int, list[int]] = {}
+    for i, g in groups.items():
+        members.setdefault(g, []).append(i)
+    return {
+        g
+        for g, faces in members.items()
+        if g != 0
+        and len(faces) >= rule.group_min
+        and (np.median(d[faces]) - mean) / sd > rule.z_max
+    }
+
+
+def _near_centre(
+    cohort: Cohort, kept: np.ndarray, near: np.ndarray, anchor: np.ndarray, rule: DecisionRule
+) -> np.ndarray:
+    """Near faces close to the centre of the references and the faces already kept: a better
+    estimate of the person than two reference photos (query expansion)."""
+    codes = cohort.encodings[kept].astype(np.float64)
+    centre = (2 * anchor + codes.sum(axis=0)) / (2 + len(codes))
+    return np.linalg.norm(cohort.encodings[near] - centre, axis=1) <= rule.expand_radius
 
 
 def _without_competitor(cohort: Cohort, p: int, near: np.ndarray, rule: DecisionRule) -> np.ndarray:
@@ -173,25 +215,39 @@ def _cohort_stats(
 def _groups(
     encodings: np.ndarray, ordered: np.ndarray, anchor: np.ndarray, rule: DecisionRule
 ) -> dict[int, int]:
-    """Leader clustering from the person's reference centre, closest faces first: a face joins
-    the group whose centre is nearest, if within the radius, else starts a group; then each face
-    moves once to the nearest final centre. Linear in faces times groups."""
+    """Look-alike groups, linear in faces times groups. Group 0 is the person's own.
+
+    Leader clustering from the person's reference centre, closest faces first: a face farther
+    than `group_radius` from the person's centre and `stranger_radius` from every other centre
+    starts a group. Then a few rounds of k-means settle each face
+    with its nearest centre and move the centres to their members' mean (the person's own stays
+    tied to the references), so a group is an individual, not the faces nearest the person.
+    """
+    faces = encodings[ordered].astype(np.float64)
     centres = [anchor.astype(np.float64)]
-    for i in ordered.tolist():
-        e = encodings[i].astype(np.float64)
+    for e in faces:
         gaps = np.linalg.norm(np.array(centres) - e, axis=1)
-        if gaps.min() > rule.group_radius:
+        strangers = gaps[1:].min() if len(gaps) > 1 else np.inf
+        if gaps[0] > rule.group_radius and strangers > rule.stranger_radius:
             centres.append(e)
-    # Second pass: settle each face with the nearest centre, then recentre the groups.
-    members: dict[int, list[int]] = {}
-    for i in ordered.tolist():
-        gaps = np.linalg.norm(np.array(centres) - encodings[i], axis=1)
-        members.setdefault(int(gaps.argmin()), []).append(i)
-    found: dict[int, int] = {}
-    for number, g in enumerate(sorted(members), start=1):
-        for i in members[g]:
-            found[i] = number
-    return found
+    fixed = anchor.astype(np.float64)
+    found = np.zeros(len(faces), dtype=int)
+    for _ in range(3):
+        grid = np.array(centres)
+        found = np.linalg.norm(faces[:, None, :] - grid[None, :, :], axis=2).argmin(axis=1)
+        for g in range(len(centres)):
+            members = faces[found == g]
+            if g == 0:
+                centres[0] = (2 * fixed + members.sum(axis=0)) / (2 + len(members))
+            elif len(members):
+                centres[g] = members.mean(axis=0)
+    return dict(zip(ordered.tolist(), found.tolist(), strict=True))
+
+
+def _numbered(found: dict[int, int]) -> dict[int, int]:
+    """Groups numbered 1, 2, ... in the order of their centres: the person's own group first."""
+    order = {c: n for n, c in enumerate(sorted(set(found.values())), start=1)}
+    return {i: order[c] for i, c in found.items()}
 
 
 def _min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
