@@ -92,8 +92,9 @@ def iter_members(path: Path, limits: ArchiveLimits | None = None) -> Iterator[Ar
     limits = limits or ArchiveLimits()
     if path.is_dir():
         real_root = path.resolve()
-        for file in _walk(path, real_root, limits.max_path_depth):
-            yield _file_member(file, file.relative_to(path).as_posix(), real_root, limits)
+        for file, skipped in _walk(path, real_root, limits.max_path_depth):
+            if skipped is None:
+                yield _file_member(file, file.relative_to(path).as_posix(), real_root, limits)
     elif _is_single_photo(path):
         yield _file_member(path, path.name, None, limits)
     else:
@@ -119,14 +120,17 @@ def _file_member(
 
 def _iter_folder(root: Path, limits: ArchiveLimits) -> Iterator[PhotoItem]:
     real_root = root.resolve()
-    for path in _walk(root, real_root, limits.max_path_depth):
+    for path, skipped in _walk(root, real_root, limits.max_path_depth):
         key = path.relative_to(root).as_posix()
-        if looks_like_photo(path.name) or ("." not in path.name and _sniff_file(path)):
+        if skipped is not None:
+            yield PhotoItem(key=key, read=_refusal(skipped))  # reported, not silently dropped
+        elif looks_like_photo(path.name) or ("." not in path.name and _sniff_file(path)):
             yield PhotoItem(key=key, read=_file_reader(path, real_root, limits))
 
 
-def _walk(folder: Path, real_root: Path, depth: int) -> Iterator[Path]:
-    """Files under `folder`, depth first and sorted by name, never leaving `real_root`."""
+def _walk(folder: Path, real_root: Path, depth: int) -> Iterator[tuple[Path, str | None]]:
+    """Files under `folder`, depth first and sorted by name, never leaving `real_root`: each with
+    None, or why it was skipped (a link to a folder, or to a file outside `real_root`)."""
     if depth < 0:
         return
     with os.scandir(folder) as scan:
@@ -137,8 +141,18 @@ def _walk(folder: Path, real_root: Path, depth: int) -> Iterator[Path]:
             continue
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(path, real_root, depth - 1)
-        elif entry.is_file() and _is_inside(path, real_root):
-            yield path
+        elif entry.is_symlink() and entry.is_dir():
+            yield path, "a link to a folder: not followed"
+        elif entry.is_file():
+            inside = _is_inside(path, real_root)
+            yield path, None if inside else "a link to a file outside the folder: skipped"
+
+
+def _refusal(reason: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise PhotoReadError(reason)
+
+    return read
 
 
 def _is_inside(path: Path, real_root: Path) -> bool:
