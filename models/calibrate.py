@@ -247,7 +247,8 @@ def choose_z(photos: Photos, fold: list[str], base: DecisionRule) -> tuple[float
         s = score(photos, fold, replace(base, z_max=z))
         tried.append({"z_max": z, "precision": s["precision"], "recall": s["recall"]})
     good = [t for t in tried if (t["precision"] or 0) >= MIN_PRECISION]
-    best = max(good, key=lambda t: t["recall"]) if good else min(tried, key=lambda t: t["z_max"])
+    # Ties go to the less strict z: platform photos put genuine faces farther than these do.
+    best = max(good, key=lambda t: t["recall"]) if good else tried[-1]
     return float(best["z_max"]), tried
 
 
