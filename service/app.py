@@ -25,6 +25,7 @@ from service.routes import (
     pages_checklist,
     pages_friend,
     pages_owner,
+    pages_review,
 )
 from service.routes.deps import Services
 from service.routes.pages import LoginRequired
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
         api_friend,
         api_checklist,
         pages_owner,
+        pages_review,
         pages_friend,
         pages_checklist,
     ):

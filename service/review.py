@@ -1,13 +1,22 @@
-"""The owner's review of matches: confirm or reject ("not me") before any friend is asked."""
+"""The owner's review of matches: confirm or reject ("not me") before any friend is asked.
+
+Every decision can be taken back. A single match goes back to pending; a decision taken for many
+at once (a look-alike group, or all of a friend's pending matches) is recorded in the audit trail
+with the matches it decided, so undoing it puts back exactly those and nothing decided since.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from service.audit import record
-from service.tables import Friend, Match, MatchGroup, Owner
+from service.tables import AuditEvent, Friend, Match, MatchGroup, Owner
 
 DECISIONS = ("confirmed", "rejected")
+GROUP, BULK = "group_review", "bulk_review"  # audit actions of decisions taken for many
+RECENT_EVENTS = 500  # how far back the last decision for many is looked for
 
 
 def matches_of(session: Session, owner: Owner, friend: Friend) -> list[Match]:
@@ -19,7 +28,7 @@ def matches_of(session: Session, owner: Owner, friend: Friend) -> list[Match]:
 
 
 def match_of(session: Session, owner: Owner, match_id: int) -> Match | None:
-    match = session.get(Match, match_id)
+    match = session.get(Match, match_id) if 0 < match_id < 2**63 else None
     return match if match is not None and match.owner_id == owner.id else None
 
 
@@ -30,6 +39,16 @@ def review(session: Session, owner: Owner, match: Match, decision: str) -> Match
     match.review = decision
     session.add(match)
     record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
+    return match
+
+
+def undo(session: Session, owner: Owner, match: Match) -> Match:
+    """The match waits for review again (the friend's answer, if any, is kept)."""
+    assert owner.id is not None
+    if match.review != "pending":
+        match.review = "pending"
+        session.add(match)
+        record(session, owner.id, "owner", "match_review_undone", match_id=match.id)
     return match
 
 
@@ -50,7 +69,17 @@ def review_group(session: Session, owner: Owner, group: MatchGroup, decision: st
         review(session, owner, match, decision)
     group.decision = decision
     session.add(group)
+    _record_many(session, owner, GROUP, decision, list(pending), group_id=group.id)
     return list(pending)
+
+
+def undo_group(session: Session, owner: Owner, group: MatchGroup) -> list[Match]:
+    """Take back the group's last decision: the matches it decided wait for review again (those
+    changed since are left alone), and later scans propose the group's look-alikes again."""
+    back = _undo_many(session, owner, GROUP, group_id=group.id)
+    group.decision = None
+    session.add(group)
+    return back
 
 
 def pending_count(session: Session, owner: Owner) -> int:
@@ -71,4 +100,69 @@ def review_all(
     ]
     for match in pending:
         review(session, owner, match, decision)
+    _record_many(session, owner, BULK, decision, pending, friend_id=friend.id)
     return pending
+
+
+def undo_all(session: Session, owner: Owner, friend: Friend) -> list[Match]:
+    """Take back the last "all at once" decision for this friend."""
+    return _undo_many(session, owner, BULK, friend_id=friend.id)
+
+
+def last_bulk(session: Session, owner: Owner, friend: Friend) -> dict[str, Any] | None:
+    """The last "all at once" decision for this friend that can still be undone."""
+    event = _last_of(session, owner, BULK, friend_id=friend.id)
+    return event.detail if event is not None and event.detail.get("match_ids") else None
+
+
+def _record_many(
+    session: Session,
+    owner: Owner,
+    action: str,
+    decision: str,
+    matches: list[Match],
+    **about: int | None,
+) -> None:
+    assert owner.id is not None
+    ids = [m.id for m in matches]
+    if ids:  # a decision that decided nothing leaves the one before it to undo
+        record(session, owner.id, "owner", action, decision=decision, match_ids=ids, **about)
+
+
+def _last_of(session: Session, owner: Owner, action: str, **about: int | None) -> AuditEvent | None:
+    """The last decision for many about this group or friend, unless it was undone since."""
+    session.flush()  # a decision of this same request counts
+    events = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.owner_id == owner.id,
+            col(AuditEvent.action).in_((action, f"{action}_undone")),
+        )
+        .order_by(col(AuditEvent.id).desc())
+        .limit(RECENT_EVENTS)
+    ).all()
+    for event in events:
+        if all(event.detail.get(key) == value for key, value in about.items()):
+            return event if event.action == action else None
+    return None
+
+
+def _undo_many(session: Session, owner: Owner, action: str, **about: int | None) -> list[Match]:
+    assert owner.id is not None
+    event = _last_of(session, owner, action, **about)
+    if event is None:
+        return []
+    ids = [int(i) for i in event.detail.get("match_ids", [])]
+    decided = session.exec(
+        select(Match).where(
+            Match.owner_id == owner.id,
+            col(Match.id).in_(ids),
+            Match.review == event.detail.get("decision"),
+        )
+    ).all()
+    for match in decided:
+        match.review = "pending"
+        session.add(match)
+    back = sorted(decided, key=lambda m: m.id or 0)
+    record(session, owner.id, "owner", f"{action}_undone", match_ids=[m.id for m in back], **about)
+    return back

@@ -116,6 +116,7 @@ OWNER_ROUTES = [
     ("POST", "/api/v1/friends", {"name": "Eve", "email": "eve@example.org"}, 201),
     ("GET", "/api/v1/friends/{alice_friend}/matches", None, 200),
     ("GET", "/api/v1/matches/{alice_match}/thumbnail", None, 200),
+    ("GET", "/api/v1/matches/{alice_match}/face", None, 200),
     ("POST", "/api/v1/friends/{alice_friend}/checklist/send", None, 422),  # nothing confirmed
     (
         "POST",
@@ -124,7 +125,10 @@ OWNER_ROUTES = [
         200,
     ),
     ("POST", "/api/v1/matches/{alice_match}/review", {"decision": "rejected"}, 200),
+    ("DELETE", "/api/v1/friends/{alice_friend}/matches/review", None, 200),
+    ("DELETE", "/api/v1/matches/{alice_match}/review", None, 200),
     ("POST", "/api/v1/match-groups/{alice_group}/review", {"decision": "rejected"}, 200),
+    ("DELETE", "/api/v1/match-groups/{alice_group}/review", None, 200),
     ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
     ("DELETE", "/api/v1/me", None, 204),
 ]
@@ -251,9 +255,14 @@ def test_it_covers_every_route_of_the_app(world: World) -> None:
 
 PAGE_ROUTES = [
     ("GET", "/friends/{alice_friend}"),
+    ("GET", "/friends/{alice_friend}/groups/{alice_group}"),
+    ("POST", "/friends/{alice_friend}/groups/{alice_group}/review"),
+    ("POST", "/friends/{alice_friend}/groups/{alice_group}/review/undo"),
     ("POST", "/matches/{alice_match}/review"),
+    ("POST", "/matches/{alice_match}/review/undo"),
     ("POST", "/reference-photos/{alice_ref}/delete"),
     ("POST", "/friends/{alice_friend}/review-all"),
+    ("POST", "/friends/{alice_friend}/review-all/undo"),
     ("POST", "/friends/{alice_friend}/checklist/send"),
 ]
 PAGES_FOR_ANYONE_LOGGED_IN = [
@@ -283,6 +292,12 @@ def test_it_shows_bob_none_of_alices_pages(world: World) -> None:
         url = path.format(**world.ids)
         answer = browser.request(method, url, data={"csrf_token": csrf, "decision": "confirmed"})
         assert answer.status_code == 404, (method, url)
+    # Nor through a friend of his own: alice's group is not found under bob's friend either.
+    for method, path in PAGE_ROUTES:
+        if "{alice_group}" in path:
+            url = path.replace("{alice_friend}", "{bob_friend}").format(**world.ids)
+            answer = browser.request(method, url, data={"csrf_token": csrf, "decision": "rejected"})
+            assert answer.status_code == 404, (method, url)
 
 
 def test_it_sends_charlie_to_log_in(world: World) -> None:
@@ -317,7 +332,8 @@ def test_it_covers_every_page_route(world: World) -> None:
             m,
             r.path.replace("{reference_id}", "{alice_ref}")
             .replace("{friend_id}", "{alice_friend}")
-            .replace("{match_id}", "{alice_match}"),
+            .replace("{match_id}", "{alice_match}")
+            .replace("{group_id}", "{alice_group}"),
         )
         for r in _all_routes(world)
         if not r.path.startswith(FRIEND_PREFIXES) and r.path != "/healthz"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, HTTPException, Query, Request, Response, UploadFile
 
-from service import accounts, enroll, invites, review
+from service import accounts, enroll, invites, review, review_cards
 from service.routes.deps import CurrentOwner, ServicesDep, SessionDep
 from service.routes.schemas import (
     BulkReviewRequest,
@@ -154,6 +155,15 @@ def review_all(
     return [MatchPublic.of(m) for m in decided]
 
 
+@router.delete("/friends/{friend_id}/matches/review")
+def undo_review_all(friend_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+    """Take back the last "all at once" decision for this friend: those matches wait again."""
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    return [MatchPublic.of(m) for m in review.undo_all(session, owner, friend)]
+
+
 @router.post("/matches/{match_id}/review")
 def review_match(
     match_id: int, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
@@ -162,6 +172,15 @@ def review_match(
     if match is None:
         raise HTTPException(404, "no such match")
     return MatchPublic.of(review.review(session, owner, match, body.decision))
+
+
+@router.delete("/matches/{match_id}/review")
+def undo_match_review(match_id: int, owner: CurrentOwner, session: SessionDep) -> MatchPublic:
+    """The match waits for review again."""
+    match = review.match_of(session, owner, match_id)
+    if match is None:
+        raise HTTPException(404, "no such match")
+    return MatchPublic.of(review.undo(session, owner, match))
 
 
 @router.post("/match-groups/{group_id}/review")
@@ -175,12 +194,36 @@ def review_group(
     return [MatchPublic.of(m) for m in review.review_group(session, owner, group, body.decision)]
 
 
+@router.delete("/match-groups/{group_id}/review")
+def undo_group_review(group_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+    """Take back the group's last decision: the matches it decided wait again, with every friend,
+    and the group is undecided (its look-alikes are proposed again)."""
+    group = review.group_of(session, owner, group_id)
+    if group is None:
+        raise HTTPException(404, "no such group")
+    return [MatchPublic.of(m) for m in review.undo_group(session, owner, group)]
+
+
 @router.get("/matches/{match_id}/thumbnail")
 def match_thumbnail(match_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
     match = review.match_of(session, owner, match_id)
     if match is None or match.thumbnail is None:
         raise HTTPException(404, "no such match")
     return _jpeg(match.thumbnail)
+
+
+@router.get("/matches/{match_id}/face")
+def match_face(
+    match_id: int,
+    owner: CurrentOwner,
+    session: SessionDep,
+    height: Annotated[int, Query(ge=32, le=384)] = review_cards.FACE_HEIGHT,
+) -> Response:
+    """The matched face, cropped from the thumbnail with a margin and scaled to `height` px."""
+    match = review.match_of(session, owner, match_id)
+    if match is None or match.thumbnail is None:
+        raise HTTPException(404, "no such match")
+    return _jpeg(review_cards.face_picture(match, height))
 
 
 def _jpeg(data: bytes) -> Response:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from PIL import Image
 
 from service import accounts, checklist, enroll, invites, review
 from service.routes.api_owner import MAX_REFERENCE_BYTES
@@ -17,14 +15,12 @@ from service.routes.pages import (
     CsrfChecked,
     PageOwner,
     flash_of,
-    notice_of,
     optional_owner,
     redirect,
     render,
     take_flash,
 )
 from service.security import RateLimited, count_attempt
-from service.tables import Match
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -175,51 +171,6 @@ def invite(
     return redirect(f"/?invited={friend.id}#friends")
 
 
-@router.get("/friends/{friend_id}", response_class=HTMLResponse)
-def friend_page(
-    friend_id: int, request: Request, owner: PageOwner, session: SessionDep, services: ServicesDep
-) -> Response:
-    friend = invites.friend_of(session, owner, friend_id)
-    if friend is None:
-        raise HTTPException(404, "no such friend")
-    matches = review.matches_of(session, owner, friend)
-    items = checklist.items_of(session, friend)
-    response = render(
-        request,
-        services,
-        "friend.html",
-        owner=owner,
-        friend=friend,
-        matches=matches,
-        items=items,
-        open_items=checklist.open_count(items),
-        notice=notice_of(request),
-        error=flash_of(request),
-        thumbnail_sizes=_thumbnail_sizes(matches),
-        invite_url=invites.invite_url(services.settings, invites.token_of(services.box, friend)),
-    )
-    take_flash(request, response)
-    return response
-
-
-def _thumbnail_sizes(matches: list[Match]) -> dict[int, tuple[int, int]]:
-    """Each thumbnail's pixel size (read from its header), to outline the face in percent."""
-    return {
-        m.id: Image.open(io.BytesIO(m.thumbnail)).size
-        for m in matches
-        if m.id is not None and m.thumbnail
-    }
-
-
-@router.post("/matches/{match_id}/review", dependencies=[CsrfChecked])
-def review_match(match_id: int, owner: PageOwner, session: SessionDep, decision: Text) -> Response:
-    match = review.match_of(session, owner, match_id)
-    if match is None or decision not in review.DECISIONS:
-        raise HTTPException(404, "no such match")
-    review.review(session, owner, match, decision)
-    return redirect(f"/friends/{match.friend_id}#match-{match.id}")
-
-
 @router.get("/account", response_class=HTMLResponse)
 def account(request: Request, owner: PageOwner, services: ServicesDep) -> Response:
     return render(request, services, "account.html", owner=owner)
@@ -233,21 +184,6 @@ def delete_account(owner: PageOwner, session: SessionDep) -> Response:
     response = redirect("/?deleted=1")
     response.delete_cookie(SESSION_COOKIE)
     return response
-
-
-@router.post("/friends/{friend_id}/review-all", dependencies=[CsrfChecked])
-def review_all(
-    friend_id: int,
-    owner: PageOwner,
-    session: SessionDep,
-    decision: Text,
-    band: Annotated[str | None, Form()] = None,
-) -> Response:
-    friend = invites.friend_of(session, owner, friend_id)
-    if friend is None or decision not in review.DECISIONS:
-        raise HTTPException(404, "no such friend")
-    review.review_all(session, owner, friend, decision, band or None)
-    return redirect(f"/friends/{friend_id}#matches")
 
 
 @router.post("/friends/{friend_id}/checklist/send", dependencies=[CsrfChecked])

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +69,10 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     pytest.fail(f"the server did not answer within 45 s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`photo-removal serve` on a free port, with its embedded job consumer."""
-    data_dir = tmp_path_factory.mktemp("journey")
-    port = _free_port()
+@contextmanager
+def serve(data_dir: Path, port: int | None = None) -> Iterator[Server]:
+    """`photo-removal serve` on a free port of loopback, with its embedded job consumer."""
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
     # Only our settings: a queue or database from the environment would not be this test's.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTO_REMOVAL_")}
@@ -95,6 +95,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("journey")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +205,7 @@ def _accept_and_share(bob: Page, invite_url: str, export: Path, camera: Camera) 
 
 
 def _face_box_inside_picture(card: Locator) -> bool:
-    picture = card.locator("img").bounding_box()
+    picture = card.locator(".match-card__picture img").bounding_box()
     box = card.locator(".face-box").bounding_box()
     assert picture is not None and box is not None
     return (
@@ -211,15 +217,24 @@ def _face_box_inside_picture(card: Locator) -> bool:
 
 
 def _review(alice: Page, camera: Camera) -> None:
+    """The friend page shows a card per look-alike group, its face large beside alice's; the
+    group's own page shows each photo with the face outlined, decided without a reload."""
     alice.reload()
+    group = alice.locator(".group-card").first
+    expect(group).to_be_visible()
+    for face in group.locator(".face-pair img").all():
+        expect(face).to_have_js_property("complete", True)
+        assert face.evaluate("img => img.naturalWidth") > 0
+    camera.shoot(alice, "friend-matches")
+    group.get_by_role("link", name="Decide photo by photo").click()
     cards = alice.locator(".match-card")
     expect(cards.first).to_be_visible()
     titles = cards.locator("h3").all_inner_texts()
     assert {"obama-480p.jpg", "obama_and_biden.jpg"} <= set(titles), titles
     for card in cards.all():
-        assert card.locator("img").evaluate("img => img.naturalWidth") > 0
+        expect(card.locator(".match-card__picture img")).to_have_js_property("complete", True)
+        assert card.locator(".match-card__picture img").evaluate("img => img.naturalWidth") > 0
         assert _face_box_inside_picture(card)
-    camera.shoot(alice, "friend-matches")
     cards.nth(0).get_by_role("button", name="Confirm").click()
     expect(cards.nth(0)).to_contain_text("Confirmed: this is you")
     cards.nth(1).get_by_role("button", name="Not me").click()

@@ -1,5 +1,6 @@
 // Photo Removal: a little plain JavaScript on top of pages that work without it.
-// - forms (or buttons) with data-confirm ask before they submit;
+// - forms (or buttons) with data-confirm ask before they submit (and tell the server they asked:
+//   without this script, the server asks on a page of its own);
 // - [data-copy] buttons copy the invitation link;
 // - the share page uploads with a real progress bar and follows its scans live.
 (function () {
@@ -17,6 +18,10 @@
     var source = (event.submitter && event.submitter.dataset.confirm) || event.target.dataset.confirm;
     if (source && !window.confirm(source)) {
       event.preventDefault();
+    } else if (source) {
+      event.target.querySelectorAll("[data-when-confirmed]").forEach(function (field) {
+        field.value = field.dataset.whenConfirmed;
+      });
     }
   }
 
