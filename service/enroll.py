@@ -25,7 +25,7 @@ def enroll(
     if len(references(session, owner)) >= MAX_REFERENCES:
         raise EnrollError(f"you have {MAX_REFERENCES} reference photos already; delete one first")
     try:
-        photo, face = engine.reference(data)
+        photo, face = engine.reference(data, strict=True)
     except (UnreadablePhoto, NotOneFace) as e:
         raise EnrollError(str(e)) from None
     # Only the encoding (sealed) and a small crop of the face are kept; the photo is not.

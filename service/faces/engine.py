@@ -33,7 +33,14 @@ class Face:
 
 
 class NotOneFace(ValueError):
-    """A reference photo must show exactly one face."""
+    """A reference photo must show exactly one face, clearly enough to be the person's anchor."""
+
+
+# A reference is the anchor of every later decision; these were read off real photos (every
+# labeled photo of ../shared/faces passes, blurred copies of them do not; models/MODEL_CARD.md).
+REFERENCE_MIN_FACE_PX = 48  # face width in the original photo (LFW faces are 52)
+REFERENCE_MIN_SHARPNESS = 10.0  # variance of the Laplacian of the aligned 150 px face
+REFERENCE_MAX_TURN = 0.4  # nose offset from between the eyes, in eye distances
 
 
 class FaceEngine:
@@ -66,15 +73,25 @@ class FaceEngine:
         photo = decode_photo(data, max_side=INFORMATION_SIDE)
         return photo, self.faces(photo, jitters=jitters)
 
-    def reference(self, data: bytes) -> tuple[DecodedPhoto, Face]:
-        """The one face of a reference photo, encoded with jitter for a steadier encoding."""
+    def reference(self, data: bytes, *, strict: bool = False) -> tuple[DecodedPhoto, Face]:
+        """The one face of a reference photo, encoded with jitter for a steadier encoding.
+
+        `strict` (enrollment in the service) also refuses a face that is small, blurred or turned
+        away, saying so in plain words: a poor anchor costs the owner both ways later.
+        """
         photo = decode_photo(data, max_side=INFORMATION_SIDE)
-        faces = self.faces(photo, jitters=REFERENCE_JITTERS)
-        if not faces:
+        detected = self._detect(photo.rgb)
+        if not detected:
             raise NotOneFace("no face was found in this photo")
-        if len(faces) > 1:
-            raise NotOneFace(f"this photo shows {len(faces)} faces; use one showing only you")
-        return photo, faces[0]
+        if len(detected) > 1:
+            raise NotOneFace(f"this photo shows {len(detected)} faces; use one showing only you")
+        shape = self._landmarks(photo.rgb, detected[0][0])
+        chip = face_chips(photo.rgb, [shape])
+        if strict:
+            _check_reference(photo, detected[0][0], shape, chip[0])
+        encoding = self._encoder.encode(jittered(chip[0], REFERENCE_JITTERS)).mean(axis=0)
+        rect, score = detected[0]
+        return photo, Face(box=_original_box(rect, photo), score=score, encoding=encoding)
 
     def _detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
         height, width = rgb.shape[:2]
@@ -90,6 +107,31 @@ class FaceEngine:
         for rect, score in zip(rects, scores, strict=True):
             kept.append((_scaled_rect(rect, 1 / factor, width, height), float(score)))
         return kept
+
+
+def _check_reference(
+    photo: DecodedPhoto, rect: dlib.rectangle, shape: dlib.full_object_detection, chip: np.ndarray
+) -> None:
+    width = round((rect.right() - rect.left()) / photo.scale)
+    if width < REFERENCE_MIN_FACE_PX:
+        raise NotOneFace(
+            f"your face is small in this photo ({width} pixels across); please use a photo where "
+            f"it is bigger, at least {REFERENCE_MIN_FACE_PX} pixels across (a close-up or a crop)"
+        )
+    grey = np.asarray(Image.fromarray(chip).convert("L"), dtype=np.float64)
+    edges = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2]
+    edges -= grey[1:-1, 2:]
+    if edges.var() < REFERENCE_MIN_SHARPNESS:
+        raise NotOneFace("this photo is blurry around your face; please use a sharper one")
+    # The 5-point model: corners of one eye (0, 1), of the other (2, 3), and the nose (4).
+    points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=np.float64)
+    eyes = (points[0:2].mean(axis=0), points[2:4].mean(axis=0))
+    turn = abs(points[4, 0] - (eyes[0][0] + eyes[1][0]) / 2) / np.linalg.norm(eyes[0] - eyes[1])
+    if turn > REFERENCE_MAX_TURN:
+        raise NotOneFace(
+            "your face is turned to the side in this photo; please use one where you look "
+            "towards the camera (a slight turn is fine)"
+        )
 
 
 def _scaled_rect(rect: dlib.rectangle, factor: float, width: int, height: int) -> dlib.rectangle:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from service.faces.engine import NotOneFace
 from service.faces.matching import Gallery, Thresholds
@@ -134,3 +134,25 @@ def test_it_compares_with_every_reference_of_every_person() -> None:
     probe = np.array([[0.95] + [0.0] * 127, [0.0] * 127 + [0.8]])
     assert np.allclose(gallery.distances(probe), [[0.05, 1.31], [0.8, 0.1]], atol=0.01)
     assert gallery.centres().round(2)[0, 0] == 0.5
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = BytesIO()
+    image.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def test_it_tells_the_owner_why_a_reference_is_too_poor(engine, faces_dir: Path) -> None:
+    photo = Image.open(faces_dir / "dev/obama/obama-480p.jpg").convert("RGB")  # face ~108 px
+    small = photo.resize((round(photo.width * 0.4), round(photo.height * 0.4)))
+    blurred = photo.filter(ImageFilter.GaussianBlur(4))
+    with pytest.raises(NotOneFace, match="small in this photo"):
+        engine.reference(_jpeg(small), strict=True)
+    with pytest.raises(NotOneFace, match="blurry"):
+        engine.reference(_jpeg(blurred), strict=True)
+    with pytest.raises(NotOneFace, match="turned to the side"):
+        engine.reference((faces_dir / "calib/lfwsite_hamid_karzai/6.jpg").read_bytes(), strict=True)
+    # The scan command takes what it is given: the same photos still serve there.
+    assert engine.reference(_jpeg(blurred))[1].encoding.shape == (128,)
+    # A clear, frontal, large enough face passes.
+    assert engine.reference(_jpeg(photo), strict=True)[1].encoding.shape == (128,)
