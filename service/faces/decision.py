@@ -29,7 +29,7 @@ import numpy as np
 from service.faces.matching import Band
 from service.faces.modelfiles import MODELS_DIR
 
-_BLOCK = 4096  # rows per block of a distance matrix: bounded memory at any source size
+_BLOCK = 2048  # rows per block of a distance matrix: bounded memory at any source size
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,7 @@ def _cohort_stats(
         # The person is everywhere in this source: their own faces would make the cohort look
         # like them. Take out every near face linked to a sure one before measuring.
         near = np.flatnonzero(d <= rule.possible)
-        labels = _linked(cohort.encodings[near], rule.group_radius)
-        own = np.isin(labels, labels[np.isin(near, sure)])
+        own = _linked_to(cohort.encodings[near], np.isin(near, sure), rule.group_radius)
         keep[near[own]] = False
     x = d[keep]
     n, n0 = len(x), rule.prior_weight
@@ -233,8 +232,7 @@ def _groups(
     fixed = anchor.astype(np.float64)
     found = np.zeros(len(faces), dtype=int)
     for _ in range(3):
-        grid = np.array(centres)
-        found = np.linalg.norm(faces[:, None, :] - grid[None, :, :], axis=2).argmin(axis=1)
+        found = _nearest(faces, np.array(centres))
         for g in range(len(centres)):
             members = faces[found == g]
             if g == 0:
@@ -250,35 +248,36 @@ def _numbered(found: dict[int, int]) -> dict[int, int]:
     return {i: order[c] for i, c in found.items()}
 
 
+def _nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of a, the index of its nearest row of b."""
+    sq = (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T  # |a|^2 is the same for every b
+    return sq.argmin(axis=1)
+
+
 def _min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of a, the distance to its nearest row of b, in blocks of b."""
+    """For each row of a, the distance to its nearest row of b, in blocks of both."""
     a = a.astype(np.float32)
-    a2 = (a * a).sum(axis=1)
     best = np.full(len(a), np.inf, dtype=np.float32)
-    for start in range(0, len(b), _BLOCK):
-        block = b[start : start + _BLOCK].astype(np.float32)
-        sq = a2[:, None] + (block * block).sum(axis=1)[None, :] - 2.0 * a @ block.T
-        best = np.minimum(best, sq.min(axis=1))
+    for i in range(0, len(a), _BLOCK):
+        rows = a[i : i + _BLOCK]
+        rows2 = (rows * rows).sum(axis=1)[:, None]
+        for j in range(0, len(b), _BLOCK):
+            block = b[j : j + _BLOCK].astype(np.float32)
+            sq = rows2 + (block * block).sum(axis=1)[None, :] - 2.0 * rows @ block.T
+            best[i : i + _BLOCK] = np.minimum(best[i : i + _BLOCK], sq.min(axis=1))
     return np.sqrt(np.maximum(best, 0.0))
 
 
-def _linked(encodings: np.ndarray, radius: float) -> np.ndarray:
-    """Connected components of the faces within `radius` of each other (union-find, in blocks)."""
-    parent = np.arange(len(encodings))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    e = encodings.astype(np.float32)
-    sq_norms = (e * e).sum(axis=1)
-    for start in range(0, len(e), _BLOCK):
-        block = e[start : start + _BLOCK]
-        sq = sq_norms[start : start + _BLOCK, None] + sq_norms[None, :] - 2.0 * block @ e.T
-        for i, j in zip(*np.nonzero(sq <= radius * radius), strict=True):
-            a, b = root(int(i) + start), root(int(j))
-            if a != b:
-                parent[a] = b
-    return np.array([root(i) for i in range(len(e))])
+def _linked_to(encodings: np.ndarray, start: np.ndarray, radius: float) -> np.ndarray:
+    """The faces reachable from the `start` ones by steps of at most `radius` (breadth first,
+    one blocked distance pass per step: no pair list, memory bounded at any size)."""
+    reached = start.copy()
+    frontier = np.flatnonzero(start)
+    while len(frontier):
+        rest = np.flatnonzero(~reached)
+        if not len(rest):
+            break
+        step = rest[_min_distances(encodings[rest], encodings[frontier]) <= radius]
+        reached[step] = True
+        frontier = step
+    return reached
