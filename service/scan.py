@@ -31,7 +31,7 @@ from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
 from service.ingest.profiles import UnreadableLink, read_profile
 from service.match_groups import OwnerGroups
-from service.scan_faces import NearFace, ScanFaces, pack, unpack
+from service.scan_faces import NearFace, ScanFaces, pack, thumbnails, unpack
 from service.secrets_box import SecretBox
 from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, ScanChunk, Source, utcnow
 
@@ -223,16 +223,16 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LeaseLost
-        chunks = session.exec(
-            select(ScanChunk).where(ScanChunk.scan_id == scan.id).order_by(col(ScanChunk.seq))
-        ).all()
-        faces = ScanFaces.join(unpack(ctx.box.open_bytes(c.sealed)) for c in chunks)
+        # One batch in memory at a time; thumbnails only for the faces proposed.
+        batches = _batches(session, scan)
+        faces = ScanFaces.join(unpack(_opened(ctx, session, b)) for b in batches)
         by_face = {f.face: f for f in faces.near}
         proposals = [
             p
             for p in decide(faces.cohort, ["owner"], gallery.centres(), ctx.rule)
             if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
         ]
+        pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
         groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
         added = 0
         for members in _by_group(proposals):
@@ -241,15 +241,41 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
             if group is None:  # a look-alike of someone the owner already said is not them
                 continue
             for p in members:
-                session.add(_match(ctx, scan, by_face[p.face], p, group, faces.cohort))
+                face = by_face[p.face]
+                picture = pictures.get((face.batch, face.thumb))
+                session.add(_match(ctx, scan, face, p, group, faces.cohort, picture))
             added += len(members)
-        for chunk in chunks:
-            session.delete(chunk)
+        session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
         row = session.get(Scan, scan.id)
         assert row is not None
         row.matches = added
         session.add(row)
     scan.matches = added
+
+
+def _batches(session: Session, scan: Scan) -> list[int]:
+    ids = session.exec(
+        select(ScanChunk.id).where(ScanChunk.scan_id == scan.id).order_by(col(ScanChunk.seq))
+    ).all()
+    return [i for i in ids if i is not None]
+
+
+def _opened(ctx: ScanContext, session: Session, chunk_id: int) -> bytes:
+    sealed = session.exec(select(ScanChunk.sealed).where(ScanChunk.id == chunk_id)).one()
+    return ctx.box.open_bytes(sealed)
+
+
+def _thumbnails(
+    ctx: ScanContext, session: Session, batches: list[int], faces: list[NearFace]
+) -> dict[tuple[int, str], bytes]:
+    wanted: dict[int, set[str]] = {}
+    for face in faces:
+        wanted.setdefault(face.batch, set()).add(face.thumb)
+    return {
+        (batch, key): picture
+        for batch, keys in wanted.items()
+        for key, picture in thumbnails(_opened(ctx, session, batches[batch]), keys).items()
+    }
 
 
 def _by_group(proposals: list[Proposal]) -> list[list[Proposal]]:
@@ -260,7 +286,13 @@ def _by_group(proposals: list[Proposal]) -> list[list[Proposal]]:
 
 
 def _match(
-    ctx: ScanContext, scan: Scan, face: NearFace, p: Proposal, group: MatchGroup, cohort: Cohort
+    ctx: ScanContext,
+    scan: Scan,
+    face: NearFace,
+    p: Proposal,
+    group: MatchGroup,
+    cohort: Cohort,
+    thumbnail: bytes | None,
 ) -> Match:
     assert scan.id is not None
     return Match(
@@ -278,7 +310,7 @@ def _match(
         distance=p.distance,
         band=p.band,
         sealed_encoding=ctx.box.seal(cohort.encodings[p.face].astype(np.float64)),
-        thumbnail=face.thumbnail,
+        thumbnail=thumbnail,
         thumbnail_scale=face.thumbnail_scale,
         photo_digest=face.digest,
         group_id=group.id,

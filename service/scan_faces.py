@@ -33,8 +33,9 @@ class NearFace:
     taken_at: datetime | None
     caption: str | None
     digest: str
-    thumbnail: bytes | None
+    thumb: str  # the key of the photo's thumbnail in its batch ("" if none was made)
     thumbnail_scale: float
+    batch: int = 0  # which packed batch holds the thumbnail
 
 
 @dataclass
@@ -48,10 +49,10 @@ class ScanFaces:
     def join(cls, parts: Iterable[ScanFaces]) -> ScanFaces:
         encodings, distances, near = [], [], []
         offset = 0
-        for part in parts:
+        for batch, part in enumerate(parts):
             encodings.append(part.cohort.encodings)
             distances.append(part.cohort.distances)
-            near += [_moved(f, offset) for f in part.near]
+            near += [replace(f, face=f.face + offset, batch=batch) for f in part.near]
             offset += len(part.cohort)
         return cls(Cohort.stack(encodings, distances, 1), near)
 
@@ -83,6 +84,7 @@ def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], possible: float) -> bytes
 
 
 def unpack(data: bytes) -> ScanFaces:
+    """A batch's faces, without its thumbnails (read only for the faces proposed)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         cohort = Cohort(z["encodings"], z["distances"].reshape(-1, 1))
         records = json.loads(z["near"].tobytes().decode())
@@ -97,12 +99,18 @@ def unpack(data: bytes) -> ScanFaces:
                 taken_at=datetime.fromisoformat(r["taken_at"]) if r["taken_at"] else None,
                 caption=r["caption"],
                 digest=r["digest"],
-                thumbnail=z[r["thumb"]].tobytes() if r["thumb"] else None,
+                thumb=r["thumb"],
                 thumbnail_scale=r["scale"],
             )
             for r in records
         ]
     return ScanFaces(cohort, near)
+
+
+def thumbnails(data: bytes, keys: Iterable[str]) -> dict[str, bytes]:
+    """The named thumbnails of a packed batch."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {key: z[key].tobytes() for key in set(keys) if key}
 
 
 def _near_record(
@@ -121,7 +129,3 @@ def _near_record(
         "thumb": thumb,
         "scale": result.thumbnail_scale,
     }
-
-
-def _moved(face: NearFace, offset: int) -> NearFace:
-    return replace(face, face=face.face + offset)
