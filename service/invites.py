@@ -16,7 +16,7 @@ from service.security import new_token, token_hash
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
 
 # Bump when the consent text in web/templates/invite.html changes: consent is to a version.
-CONSENT_VERSION = "2026-11-27"
+CONSENT_VERSION = "2026-12-05"  # other faces are held, encrypted, until the scan ends
 
 
 class InviteError(ValueError):
