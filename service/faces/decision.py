@@ -34,7 +34,8 @@ _BLOCK = 2048  # rows per block of a distance matrix: bounded memory at any sour
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """The parameters of the rule, calibrated in models/thresholds.json (`decision`)."""
+    """The parameters of the rule. The defaults are the shipped values; models/thresholds.json
+    (`decision`, written by models/calibrate.py) is what the service and the scan command read."""
 
     possible: float = 0.6
     strong: float = 0.5
@@ -42,19 +43,19 @@ class DecisionRule:
     competitor_margin: float = 0.1
     group_radius: float = 0.4
     # Cohort estimates for small sources are pulled toward a calibrated, strict prior.
-    prior_mean: float = 0.70
+    prior_mean: float = 0.75
     prior_sd: float = 0.10
     prior_weight: int = 40
     # A person who appears this often is taken out of their own cohort.
     seed_distance: float = 0.42
     seed_share: float = 0.08
-    seed_min: int = 10
+    seed_min: int = 3
     # Faces the rule kept sharpen the person's centre; a near face this close to it is kept too.
-    expand_radius: float = 0.0
+    expand_radius: float = 0.48
     # A group of this many look-alikes within this reach is judged as a whole, by its median.
     group_min: int = 3
-    group_reach: float = 0.0
-    stranger_radius: float = 0.4  # a look-alike group other than the person's own
+    group_reach: float = 0.7
+    stranger_radius: float = 0.5  # a look-alike group other than the person's own
 
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> DecisionRule:

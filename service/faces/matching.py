@@ -32,13 +32,6 @@ class Thresholds:
             detector_min_score=float(data["detector_min_score"]),
         )
 
-    def band(self, distance: float) -> Band | None:
-        if distance <= self.strong:
-            return "strong"
-        if distance <= self.possible:
-            return "possible"
-        return None
-
 
 class Gallery:
     """The enrolled people's reference encodings, stacked so one matrix product serves them all."""

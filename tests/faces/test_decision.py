@@ -10,7 +10,7 @@ import numpy as np
 
 from service.faces.decision import Cohort, DecisionRule, decide
 
-RULE = DecisionRule()
+RULE = DecisionRule.load()  # the rule as shipped
 rng = np.random.default_rng(7)
 
 
@@ -43,8 +43,9 @@ def proposed(faces: list[np.ndarray]) -> set[int]:
 
 
 def test_it_proposes_the_owner_among_many_strangers() -> None:
-    faces = [at(OWNER, 0.38), at(OWNER, 0.42), *strangers(200, 0.85)]
-    assert proposed(faces) == {0, 1}
+    faces = [at(OWNER, 0.38), at(OWNER, 0.53), *strangers(200, 0.85)]
+    found = decide(cohort(faces), ["owner"], OWNER[None, :], RULE)
+    assert {(p.face, p.band) for p in found} == {(0, "strong"), (1, "possible")}
 
 
 def test_it_is_stricter_where_look_alikes_crowd() -> None:
@@ -90,6 +91,10 @@ def test_it_never_groups_the_owner_with_a_stranger() -> None:
     stranger_groups = {groups[i] for i in range(6, 10) if i in groups}
     assert owner_groups == {1}  # the closest faces come first
     assert not owner_groups & stranger_groups
+
+
+def test_it_ships_the_rule_its_defaults_describe() -> None:
+    assert DecisionRule.load() == DecisionRule()
 
 
 def test_it_gives_each_face_to_its_nearest_person() -> None:

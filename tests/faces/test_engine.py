@@ -113,17 +113,6 @@ def test_it_refuses_a_reference_without_exactly_one_face(
         engine.reference((faces_dir / path).read_bytes())
 
 
-def test_it_bands_distances_by_the_calibrated_thresholds() -> None:
-    thresholds = Thresholds(strong=0.5, possible=0.6, detector_min_score=0.0)
-    assert [thresholds.band(d) for d in (0.3, 0.5, 0.55, 0.6, 0.61)] == [
-        "strong",
-        "strong",
-        "possible",
-        "possible",
-        None,
-    ]
-
-
 def test_it_compares_with_every_reference_of_every_person() -> None:
     gallery = Gallery(
         {
