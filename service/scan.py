@@ -89,7 +89,7 @@ def run_scan(ctx: ScanContext, scan_id: int) -> None:
         return
     scan, source, gallery, known = claimed
     try:
-        _scan_source(ctx, scan, source, gallery, known)
+        _scan_source(ctx, scan, source, gallery)
         _decide(ctx, scan, gallery, known)
         _finish(ctx, scan, "done", None)
     except (ScanFailed, ArchiveError, UnreadableLink) as e:
@@ -163,15 +163,13 @@ def _counted_ahead(source: Source) -> bool:
         return archive_kind(upload.read(512)) == "zip"
 
 
-def _scan_source(
-    ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery, known: _Known
-) -> None:
+def _scan_source(ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery) -> None:
     if not len(gallery):
         raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
     counted = _counted_ahead(source)
     if scan.photos_total is None and counted:
         scan.photos_total = sum(1 for _ in _items(ctx, source))
-        _checkpoint(ctx, scan, [], scan.photos_done, known)
+        _checkpoint(ctx, scan, [], scan.photos_done)
     skipped = itertools.islice(_items(ctx, source), scan.photos_done, None)
     batch: list[tuple[PhotoItem, PhotoScan]] = []
     last = time.monotonic()
@@ -179,11 +177,11 @@ def _scan_source(
         for item, result in scanner.scan(skipped):
             batch.append((item, result))
             if time.monotonic() - last >= CHECKPOINT_SECONDS:
-                _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
+                _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
                 batch, last = [], time.monotonic()
     if not counted:
         scan.photos_total = scan.photos_done + len(batch)  # known now that the source ended
-    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch), known)
+    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
 
 
 def _checkpoint(
@@ -191,7 +189,6 @@ def _checkpoint(
     scan: Scan,
     batch: list[tuple[PhotoItem, PhotoScan]],
     done: int,
-    known: _Known,
 ) -> None:
     """Record the faces of `batch` and the new resume point in one transaction."""
     with unit_of_work(ctx.db) as session:
