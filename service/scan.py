@@ -211,7 +211,20 @@ def _checkpoint(
 
 
 def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> None:
-    """Propose the owner's faces on the evidence of the whole source; forget every other face."""
+    """Propose the owner's faces on the evidence of the whole source; forget every other face.
+
+    The faces are read, then decided with no transaction open (a large export takes seconds),
+    then the proposals are written in one transaction that checks the lease is still ours.
+    """
+    with Session(ctx.db) as session:  # one sealed batch in memory at a time
+        batches = _batches(session, scan)
+        faces = ScanFaces.join(unpack(_opened(ctx, session, b)) for b in batches)
+    by_face = {f.face: f for f in faces.near}
+    proposals = [
+        p
+        for p in decide(faces.cohort, ["owner"], gallery.centres(), ctx.rule)
+        if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
+    ]
     with unit_of_work(ctx.db) as session:
         moved = session.execute(
             update(Scan)
@@ -220,15 +233,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LeaseLost
-        # One batch in memory at a time; thumbnails only for the faces proposed.
-        batches = _batches(session, scan)
-        faces = ScanFaces.join(unpack(_opened(ctx, session, b)) for b in batches)
-        by_face = {f.face: f for f in faces.near}
-        proposals = [
-            p
-            for p in decide(faces.cohort, ["owner"], gallery.centres(), ctx.rule)
-            if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
-        ]
+        # Thumbnails are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
         groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
         added = 0
@@ -243,10 +248,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
                 session.add(_match(ctx, scan, face, p, group, faces.cohort, picture))
             added += len(members)
         session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
-        row = session.get(Scan, scan.id)
-        assert row is not None
-        row.matches = added
-        session.add(row)
+        session.execute(update(Scan).where(col(Scan.id) == scan.id).values(matches=added))
     scan.matches = added
 
 
