@@ -7,7 +7,7 @@ with the matches it decided, so undoing it puts back exactly those and nothing d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -28,8 +28,7 @@ def matches_of(session: Session, owner: Owner, friend: Friend) -> list[Match]:
 
 
 def match_of(session: Session, owner: Owner, match_id: int) -> Match | None:
-    match = session.get(Match, match_id) if 0 < match_id < 2**63 else None
-    return match if match is not None and match.owner_id == owner.id else None
+    return _owned(session, Match, owner, match_id)
 
 
 def review(session: Session, owner: Owner, match: Match, decision: str) -> Match:
@@ -53,8 +52,16 @@ def undo(session: Session, owner: Owner, match: Match) -> Match:
 
 
 def group_of(session: Session, owner: Owner, group_id: int) -> MatchGroup | None:
-    group = session.get(MatchGroup, group_id) if 0 < group_id < 2**63 else None
-    return group if group is not None and group.owner_id == owner.id else None
+    return _owned(session, MatchGroup, owner, group_id)
+
+
+_Owned = TypeVar("_Owned", Match, MatchGroup)
+
+
+def _owned(session: Session, table: type[_Owned], owner: Owner, row_id: int) -> _Owned | None:
+    """The owner's row with this id, or None (also for an id no database column can hold)."""
+    row: _Owned | None = session.get(table, row_id) if 0 < row_id < 2**63 else None
+    return row if row is not None and row.owner_id == owner.id else None
 
 
 def review_group(session: Session, owner: Owner, group: MatchGroup, decision: str) -> list[Match]:
