@@ -22,6 +22,7 @@ import numpy as np
 
 from service.faces.engine import FaceEngine, NotOneFace
 from service.faces.images import UnreadablePhoto
+from service.faces.lifeline import die_with_parent
 from service.faces.matching import Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
 from service.faces.thumbnails import photo_thumbnail
@@ -66,6 +67,11 @@ def _start_worker(models: ModelFiles, thresholds: Thresholds) -> None:
     global _worker
     engine = FaceEngine(models, min_score=thresholds.detector_min_score)
     _worker = (engine, thresholds)
+
+
+def _start_pool_worker(parent_pid: int, models: ModelFiles, thresholds: Thresholds) -> None:
+    die_with_parent(parent_pid)  # before the models load: that takes a while
+    _start_worker(models, thresholds)
 
 
 def _reference(data: bytes) -> np.ndarray | str:
@@ -151,8 +157,8 @@ class Scanner:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=self._init_args,
+            initializer=_start_pool_worker,
+            initargs=(os.getpid(), *self._init_args),
         )
 
     def references(self, photos: list[bytes]) -> list[np.ndarray | str]:
