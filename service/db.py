@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_AFTER_COMMIT = "photo_removal_after_commit"
 
 
 def make_engine(url: str) -> Engine:
@@ -35,13 +38,32 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def migrate(engine: Engine) -> None:
     """Bring the schema up to date (Alembic, head), one process at a time: `serve` and `worker`
     often start together on a fresh database, and both would create the tables."""
+    upgrade(engine, "head")
+
+
+def upgrade(engine: Engine, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with _sqlite_file_lock(engine), engine.begin() as connection:
-        if engine.dialect.name == "postgresql":  # held until this transaction ends
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_KEY})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with _sqlite_file_lock(engine), engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+            # that drop would cascade and delete every row that refers to it. The pragma only
+            # changes outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            if engine.dialect.name == "postgresql":  # held until this transaction ends
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            if engine.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                assert not broken, f"a migration broke foreign keys: {broken[:5]}"
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 _MIGRATION_KEY = 0x70686F74  # any constant shared by every process of the service
@@ -72,3 +94,38 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def after_commit(session: Session, hook: Callable[[], object]) -> None:
+    """Run `hook` once the session's transaction commits; never if it rolls back.
+
+    What cannot be undone (deleting a file, handing a job to the queue) waits for the rows that
+    justify it to be durable. A failing hook is logged, never raised: the transaction is already
+    committed, and the sweepers (service/jobs.py) pick up what a lost hook leaves behind.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def remove_after_commit(session: Session, paths: list[str]) -> None:
+    """Delete these files once the rows that point at them are gone for good."""
+    if paths:
+        after_commit(session, lambda: _remove(paths))
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_hooks(session: Session) -> None:
+    for hook in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook %r failed", hook)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_hooks(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

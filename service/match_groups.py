@@ -11,6 +11,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from service.secrets_box import SecretBox
+from service.states import Review
 from service.tables import MatchGroup
 
 
@@ -30,7 +31,7 @@ class OwnerGroups:
             nearest = int(gaps.argmin())
             if gaps[nearest] <= self.radius:
                 group = self.groups[nearest]
-                if group.decision == "rejected":
+                if group.decision == Review.rejected:
                     return None
                 return self._grow(nearest, faces)
         group = MatchGroup(owner_id=self.owner_id, sealed_centre=self.box.seal(centre))

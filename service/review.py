@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from sqlmodel import Session, col, select
 
 from service.audit import record
+from service.states import DECISIONS, Band, Review
 from service.tables import AuditEvent, Friend, Match, MatchGroup, Owner
 
-DECISIONS = ("confirmed", "rejected")
 GROUP, BULK = "group_review", "bulk_review"  # audit actions of decisions taken for many
 RECENT_EVENTS = 500  # how far back the last decision for many is looked for
 
@@ -24,14 +24,14 @@ def matches_of(session: Session, owner: Owner, friend: Friend) -> list[Match]:
     rows = session.exec(
         select(Match).where(Match.owner_id == owner.id, Match.friend_id == friend.id)
     ).all()
-    return sorted(rows, key=lambda m: (m.band != "strong", m.distance, m.id or 0))
+    return sorted(rows, key=lambda m: (m.band != Band.strong, m.distance, m.id or 0))
 
 
 def match_of(session: Session, owner: Owner, match_id: int) -> Match | None:
     return _owned(session, Match, owner, match_id)
 
 
-def review(session: Session, owner: Owner, match: Match, decision: str) -> Match:
+def review(session: Session, owner: Owner, match: Match, decision: Review) -> Match:
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
     assert owner.id is not None
@@ -44,8 +44,8 @@ def review(session: Session, owner: Owner, match: Match, decision: str) -> Match
 def undo(session: Session, owner: Owner, match: Match) -> Match:
     """The match waits for review again (the friend's answer, if any, is kept)."""
     assert owner.id is not None
-    if match.review != "pending":
-        match.review = "pending"
+    if match.review != Review.pending:
+        match.review = Review.pending
         session.add(match)
         record(session, owner.id, "owner", "match_review_undone", match_id=match.id)
     return match
@@ -64,12 +64,16 @@ def _owned(session: Session, table: type[_Owned], owner: Owner, row_id: int) -> 
     return row if row is not None and row.owner_id == owner.id else None
 
 
-def review_group(session: Session, owner: Owner, group: MatchGroup, decision: str) -> list[Match]:
+def review_group(
+    session: Session, owner: Owner, group: MatchGroup, decision: Review
+) -> list[Match]:
     """Decide the group's pending matches, with every friend. A rejected group stays rejected:
     its look-alikes are not proposed again (service/match_groups.py)."""
     pending = session.exec(
         select(Match)
-        .where(Match.owner_id == owner.id, Match.group_id == group.id, Match.review == "pending")
+        .where(
+            Match.owner_id == owner.id, Match.group_id == group.id, Match.review == Review.pending
+        )
         .order_by(col(Match.id))
     ).all()
     for match in pending:
@@ -91,19 +95,19 @@ def undo_group(session: Session, owner: Owner, group: MatchGroup) -> list[Match]
 
 def pending_count(session: Session, owner: Owner) -> int:
     rows = session.exec(
-        select(col(Match.id)).where(Match.owner_id == owner.id, Match.review == "pending")
+        select(col(Match.id)).where(Match.owner_id == owner.id, Match.review == Review.pending)
     ).all()
     return len(rows)
 
 
 def review_all(
-    session: Session, owner: Owner, friend: Friend, decision: str, band: str | None = None
+    session: Session, owner: Owner, friend: Friend, decision: Review, band: str | None = None
 ) -> list[Match]:
     """Decide every match still pending for this friend (only those of `band`, if given)."""
     pending = [
         m
         for m in matches_of(session, owner, friend)
-        if m.review == "pending" and (band is None or m.band == band)
+        if m.review == Review.pending and (band is None or m.band == band)
     ]
     for match in pending:
         review(session, owner, match, decision)
@@ -126,7 +130,7 @@ def _record_many(
     session: Session,
     owner: Owner,
     action: str,
-    decision: str,
+    decision: Review,
     matches: list[Match],
     **about: int | None,
 ) -> None:
@@ -168,7 +172,7 @@ def _undo_many(session: Session, owner: Owner, action: str, **about: int | None)
         )
     ).all()
     for match in decided:
-        match.review = "pending"
+        match.review = Review.pending
         session.add(match)
     back = sorted(decided, key=lambda m: m.id or 0)
     record(session, owner.id, "owner", f"{action}_undone", match_ids=[m.id for m in back], **about)

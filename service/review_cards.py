@@ -15,6 +15,7 @@ from PIL import Image
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, func, select
 
+from service.states import Band, Review
 from service.tables import Friend, Match, MatchGroup, Owner
 
 PAGE_SIZE = 50
@@ -33,8 +34,8 @@ class GroupCard:
     faces: list[Match]
     pictured: set[int]  # ids of the faces with a stored thumbnail
     elsewhere: int  # pending matches of the group in other friends' photos: decided with these
-    bands: Counter[str] = field(init=False)
-    reviews: Counter[str] = field(init=False)
+    bands: Counter[Band] = field(init=False)
+    reviews: Counter[Review] = field(init=False)
 
     def __post_init__(self) -> None:
         self.faces.sort(key=lambda m: _clarity(m, m.id in self.pictured))
@@ -65,8 +66,8 @@ class GroupCard:
     @property
     def state(self) -> str:
         """pending while any face waits; else confirmed, rejected or mixed."""
-        if self.reviews["pending"]:
-            return "pending"
+        if self.reviews[Review.pending]:
+            return Review.pending
         decided = {r for r in self.reviews if self.reviews[r]}
         return decided.pop() if len(decided) == 1 else "mixed"
 
@@ -105,7 +106,7 @@ def group_cards(session: Session, owner: Owner, friend: Friend) -> list[GroupCar
         for g in groups
         if g.id is not None
     ]
-    return sorted(cards, key=lambda c: (not c.bands["strong"], -len(c.faces), c.id))
+    return sorted(cards, key=lambda c: (not c.bands[Band.strong], -len(c.faces), c.id))
 
 
 def group_card(session: Session, owner: Owner, friend: Friend, group: MatchGroup) -> GroupCard:
@@ -120,7 +121,7 @@ def _pending_elsewhere(
         .where(
             Match.owner_id == owner.id,
             Match.friend_id != friend.id,
-            Match.review == "pending",
+            Match.review == Review.pending,
             col(Match.group_id).in_(group_ids),
         )
         .group_by(col(Match.group_id))
@@ -189,7 +190,7 @@ def tally(session: Session, owner: Owner, friend: Friend) -> Tally:
     counts = Tally()
     for band, review, n in rows:
         counts.total += n
-        if review == "pending":
+        if review == Review.pending:
             counts.pending[band] += n
     return counts
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -15,7 +18,19 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from service.states import (
+    DECISIONS,
+    Answer,
+    Band,
+    FriendStatus,
+    MailStatus,
+    Review,
+    ScanStatus,
+    SourceKind,
+    TokenKind,
+)
 
 
 def utcnow() -> datetime:
@@ -43,6 +58,20 @@ def _when(nullable: bool = True, **kw: Any) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, **kw))
 
 
+def one_of(column: str, states: Iterable[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """A CHECK constraint that keeps `column` within these values (an enum, or some of it)."""
+    values = ", ".join(f"'{state.value}'" for state in states)
+    allowed = f"{column} IN ({values})"
+    if nullable:
+        allowed = f"{column} IS NULL OR {allowed}"
+    return CheckConstraint(allowed, name=f"{column}_valid")
+
+
+def _state(default: Any = ..., **kw: Any) -> Any:
+    """A state column: a short string (the enum's value), kept in range by a CHECK constraint."""
+    return Field(default=default, sa_type=AutoString(length=16), **kw)
+
+
 def _owner_fk() -> Any:
     return Field(
         sa_column=Column(
@@ -67,10 +96,12 @@ class Owner(SQLModel, table=True):
 class LoginToken(SQLModel, table=True):
     """A bearer token (API) or a session (pages); only its SHA-256 is stored."""
 
+    __table_args__ = (one_of("kind", TokenKind),)
+
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     token_hash: str = Field(unique=True, index=True)
-    kind: str = Field(max_length=16)  # "api" or "session"
+    kind: TokenKind = _state()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -86,6 +117,8 @@ class ReferenceFace(SQLModel, table=True):
 class Friend(SQLModel, table=True):
     """A friend and their invitation: the token is their only key, stored as a hash."""
 
+    __table_args__ = (one_of("status", FriendStatus),)
+
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     name: str = Field(max_length=200)
@@ -94,7 +127,7 @@ class Friend(SQLModel, table=True):
     # The token itself, sealed: reminders and the checklist mail carry the same link again.
     sealed_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     expires_at: datetime = Field(sa_type=UTCDateTime)
-    status: str = Field(default="invited", max_length=16)  # invited|accepted|declined|withdrawn
+    status: FriendStatus = _state(FriendStatus.invited)
     consented_at: datetime | None = _when()
     consent_version: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -110,6 +143,8 @@ class Friend(SQLModel, table=True):
 class Source(SQLModel, table=True):
     """An export a friend uploaded or a profile link they shared."""
 
+    __table_args__ = (one_of("kind", SourceKind),)
+
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     friend_id: int = Field(
@@ -117,7 +152,7 @@ class Source(SQLModel, table=True):
             Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True, nullable=False
         )
     )
-    kind: str = Field(max_length=16)  # "export" or "profile"
+    kind: SourceKind = _state()
     label: str = Field(max_length=2000)  # the file name or the profile URL
     upload_path: str | None = None  # set while the uploaded file waits in quarantine
     size_bytes: int = 0
@@ -125,7 +160,9 @@ class Source(SQLModel, table=True):
 
 
 class Scan(SQLModel, table=True):
-    """One pass of the face engine over a source; resumable from `cursor`."""
+    """One pass of the face engine over a source; resumable from `photos_done`."""
+
+    __table_args__ = (one_of("status", ScanStatus),)
 
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
@@ -139,7 +176,7 @@ class Scan(SQLModel, table=True):
             Integer, ForeignKey("source.id", ondelete="CASCADE"), index=True, nullable=False
         )
     )
-    status: str = Field(default="queued", max_length=16, index=True)  # queued|running|done|failed
+    status: ScanStatus = _state(ScanStatus.queued, index=True)
     photos_total: int | None = None
     photos_done: int = 0  # photos read so far, in source order: the resume cursor
     matches: int = 0
@@ -173,18 +210,25 @@ class ScanChunk(SQLModel, table=True):
 class MatchGroup(SQLModel, table=True):
     """Faces of one owner's matches that look like one individual, across all friends."""
 
+    __table_args__ = (one_of("decision", DECISIONS, nullable=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     sealed_centre: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     size: int = 0  # faces that made the centre
-    decision: str | None = Field(default=None, max_length=16)  # confirmed|rejected, as a whole
+    decision: Review | None = _state(None)  # as a whole
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Match(SQLModel, table=True):
     """A photo in which the owner's face was found, with where it was posted."""
 
-    __table_args__ = (UniqueConstraint("scan_id", "photo", "box_key"),)
+    __table_args__ = (
+        UniqueConstraint("scan_id", "photo", "box_key"),
+        one_of("band", Band),
+        one_of("review", Review),
+        one_of("status", Answer),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
@@ -207,9 +251,9 @@ class Match(SQLModel, table=True):
     taken_at: datetime | None = _when()
     caption: str | None = None
     distance: float
-    band: str = Field(max_length=16)
-    review: str = Field(default="pending", max_length=16)  # pending|confirmed|rejected
-    status: str = Field(default="open", max_length=16)  # open|removed|private|keep|not_me
+    band: Band = _state()
+    review: Review = _state(Review.pending)  # the owner's decision
+    status: Answer = _state(Answer.open)  # the friend's answer
     verified_at: datetime | None = _when()
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
@@ -254,6 +298,8 @@ class RateEvent(SQLModel, table=True):
 class OutgoingMail(SQLModel, table=True):
     """A mail to send, written before sending: the record that keeps a retry from sending twice."""
 
+    __table_args__ = (one_of("status", MailStatus),)
+
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     friend_id: int | None = Field(
@@ -267,9 +313,20 @@ class OutgoingMail(SQLModel, table=True):
     text: str
     html: str
     headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending|sending|sent|failed
+    status: MailStatus = _state(MailStatus.pending)
     attempts: int = 0
     claimed_at: datetime | None = _when()  # when a worker last took it to send
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = _when()
+
+
+class Periodic(SQLModel, table=True):
+    """When a piece of periodic work (the tick, the sweep) is next due, for every process at once.
+
+    Each consumer's clock may fire; only the one whose conditional UPDATE moves `next_run_at`
+    forward does the work (service/jobs.py), so N consumers still run it once per period.
+    """
+
+    name: str = Field(primary_key=True, max_length=32)
+    next_run_at: datetime = Field(sa_type=UTCDateTime)

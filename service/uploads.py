@@ -7,11 +7,18 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from service.audit import record
+from service.states import SourceKind
 from service.tables import Friend, Scan, Source
 
 
 def add_source(
-    session: Session, friend: Friend, *, kind: str, label: str, upload: Path | None, size: int
+    session: Session,
+    friend: Friend,
+    *,
+    kind: SourceKind,
+    label: str,
+    upload: Path | None,
+    size: int,
 ) -> Scan:
     """The source and its queued scan; the caller sends the scan job once this commits."""
     assert friend.id is not None

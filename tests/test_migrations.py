@@ -6,13 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import service.tables  # noqa: F401  (registers the tables)
 from service.config import Settings
-from service.db import make_engine, migrate
+from service.db import make_engine, migrate, upgrade
 
 
 def test_it_migrates_to_the_schema_of_the_tables(settings: Settings) -> None:
@@ -35,3 +38,53 @@ def test_it_lets_two_processes_start_on_a_fresh_database_at_once(tmp_path: Path)
     ]
     outcomes = [(p.communicate(timeout=120)[1].decode(), p.returncode) for p in starts]
     assert [status for _, status in outcomes] == [0] * 6, outcomes
+
+
+def test_states_get_their_checks_without_losing_a_row(settings: Settings) -> None:
+    # Upgrading from 0002 recreates tables on SQLite (that is how it adds a constraint); with
+    # foreign keys on, dropping the old `friend` table would cascade to every source, scan,
+    # match and mail of the friend. The rows must all come through, and the new checks hold.
+    engine = make_engine(settings.prepared().sqlalchemy_url)
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        for statement in _ROWS_AT_0002:
+            connection.execute(text(statement))
+    before = _counts(engine)
+    migrate(engine)
+    assert _counts(engine) == before and all(before.values()), before
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE scan SET status = 'paused'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE match SET status = 'gone'"))
+    engine.dispose()
+
+
+_TABLES = ("owner", "friend", "source", "scan", "match", "outgoingmail", "logintoken")
+_T = "'2026-12-01 10:00:00+00:00'"
+_ROWS_AT_0002 = [
+    f"INSERT INTO owner (id, email, name, password_hash, created_at) "
+    f"VALUES (1, 'alice@example.org', 'Alice', 'x', {_T})",
+    f"INSERT INTO logintoken (token_hash, owner_id, kind, created_at, expires_at) "
+    f"VALUES ('h', 1, 'api', {_T}, {_T})",
+    f"INSERT INTO friend (id, owner_id, name, email, token_hash, sealed_token, expires_at, status, "
+    f"created_at, reminders_sent) VALUES (1, 1, 'Tess', 'tess@example.org', 't', 'x', {_T}, "
+    f"'accepted', {_T}, 0)",
+    f"INSERT INTO source (id, owner_id, friend_id, kind, label, size_bytes, created_at) "
+    f"VALUES (1, 1, 1, 'export', 'tess.zip', 10, {_T})",
+    f"INSERT INTO scan (id, owner_id, friend_id, source_id, status, photos_done, matches, "
+    f"attempts, created_at) VALUES (1, 1, 1, 1, 'done', 3, 1, 1, {_T})",
+    f"INSERT INTO match (owner_id, friend_id, scan_id, photo, box_key, box, platform, distance, "
+    f"band, review, status, sealed_encoding, thumbnail_scale, photo_digest, created_at, "
+    f"check_failures) VALUES (1, 1, 1, 'a.jpg', '1,2,3,4', '[1,2,3,4]', 'other', 0.4, 'strong', "
+    f"'confirmed', 'open', 'x', 1.0, 'd', {_T}, 0)",
+    f'INSERT INTO outgoingmail (owner_id, friend_id, kind, idempotency_key, "to", subject, text, '
+    f"html, headers, status, attempts, created_at) VALUES (1, 1, 'invitation', 'k', "
+    f"'tess@example.org', 's', 't', 'h', '{{}}', 'sent', 1, {_T})",
+]
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            t: connection.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in _TABLES
+        }

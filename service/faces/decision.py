@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.faces.matching import Band
 from service.faces.modelfiles import MODELS_DIR
+from service.states import Band
 
 _BLOCK = 2048  # rows per block of a distance matrix: bounded memory at any source size
 
@@ -147,7 +147,7 @@ def _decide_person(
             face=int(i),
             person=person,
             distance=round(float(d[i]), 4),
-            band="strong" if d[i] <= rule.strong else "possible",
+            band=Band.strong if d[i] <= rule.strong else Band.possible,
             z=round(zs[int(i)], 2),
             group=numbers[int(i)],
         )

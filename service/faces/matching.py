@@ -6,13 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from service.faces.modelfiles import MODELS_DIR
-
-Band = Literal["strong", "possible"]
 
 
 @dataclass(frozen=True)

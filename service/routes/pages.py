@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from service.accounts import owner_for_token
 from service.routes.deps import CSRF_COOKIE, SESSION_COOKIE, ServicesDep, SessionDep
 from service.security import csrf_matches
+from service.states import TokenKind
 from service.tables import Owner
 
 
@@ -48,7 +49,7 @@ CsrfChecked = Depends(check_csrf)
 
 def page_owner(request: Request, session: SessionDep) -> Owner:
     cookie = request.cookies.get(SESSION_COOKIE)
-    owner = owner_for_token(session, cookie, "session") if cookie else None
+    owner = owner_for_token(session, cookie, TokenKind.session) if cookie else None
     if owner is None:
         raise LoginRequired
     return owner
@@ -59,7 +60,7 @@ PageOwner = Annotated[Owner, Depends(page_owner)]
 
 def optional_owner(request: Request, session: SessionDep) -> Owner | None:
     cookie = request.cookies.get(SESSION_COOKIE)
-    return owner_for_token(session, cookie, "session") if cookie else None
+    return owner_for_token(session, cookie, TokenKind.session) if cookie else None
 
 
 FLASH_COOKIE = "flash"

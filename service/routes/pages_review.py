@@ -20,12 +20,13 @@ from service.routes.pages import (
     render,
     take_flash,
 )
+from service.states import DECISIONS, Review
 from service.tables import Friend, Match, MatchGroup, Owner, ReferenceFace
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
 PageNumber = Annotated[int, Query(ge=1, le=100_000)]
-WORDS = {"confirmed": "confirmed as you", "rejected": "marked “not me”"}
+WORDS = {Review.confirmed: "confirmed as you", Review.rejected: "marked “not me”"}
 
 
 def _friend(session: SessionDep, owner: Owner, friend_id: int) -> Friend:
@@ -45,6 +46,13 @@ def _group(session: SessionDep, owner: Owner, group_id: int) -> MatchGroup:
 def _reference(session: SessionDep, owner: Owner) -> ReferenceFace | None:
     references = enroll.references(session, owner)
     return references[0] if references else None
+
+
+def _decision(decision: str) -> Review:
+    """The owner's decision as sent by a form: confirmed or rejected, else 422."""
+    if decision not in DECISIONS:
+        raise HTTPException(422, "the decision must be confirmed or rejected")
+    return Review(decision)
 
 
 def _photos(n: int) -> str:
@@ -149,10 +157,11 @@ def review_match(
     page: Annotated[int, Form(ge=1)] = 1,
 ) -> Response:
     match = review.match_of(session, owner, match_id)
-    if match is None or decision not in review.DECISIONS:
+    if match is None or decision not in DECISIONS:
         raise HTTPException(404, "no such match")
-    review.review(session, owner, match, decision)
-    return _match_answer(request, services, match, f"1 photo {WORDS[decision]}.", view, page)
+    chosen = Review(decision)
+    review.review(session, owner, match, chosen)
+    return _match_answer(request, services, match, f"1 photo {WORDS[chosen]}.", view, page)
 
 
 @router.post("/matches/{match_id}/review/undo", dependencies=[CsrfChecked])
@@ -206,10 +215,9 @@ def review_group(
 ) -> Response:
     """Decide every pending photo of the group, this friend's and every other friend's."""
     friend, group = _friend(session, owner, friend_id), _group(session, owner, group_id)
-    if decision not in review.DECISIONS:
-        raise HTTPException(422, "the decision must be confirmed or rejected")
-    decided = review.review_group(session, owner, group, decision)
-    message = f"{_photos(len(decided))} {WORDS[decision]}."
+    chosen = _decision(decision)
+    decided = review.review_group(session, owner, group, chosen)
+    message = f"{_photos(len(decided))} {WORDS[chosen]}."
     return _group_answer(request, services, session, owner, friend, group, message, view)
 
 
@@ -243,9 +251,8 @@ def review_all(
     """Decide every pending photo at once; "not me" for all is asked about first (the page's
     script asks in a dialog; without it, this answers a page that asks)."""
     friend = _friend(session, owner, friend_id)
-    if decision not in review.DECISIONS:
-        raise HTTPException(422, "the decision must be confirmed or rejected")
-    if decision == "rejected" and confirm != "yes":
+    chosen = _decision(decision)
+    if chosen == Review.rejected and confirm != "yes":
         tally = review_cards.tally(session, owner, friend)
         waiting = tally.pending[band] if band else tally.waiting
         return render(
@@ -257,7 +264,7 @@ def review_all(
             band=band,
             waiting=waiting,
         )
-    review.review_all(session, owner, friend, decision, band or None)
+    review.review_all(session, owner, friend, chosen, band or None)
     return redirect(f"/friends/{friend_id}#matches")  # the page offers to undo it
 
 
