@@ -8,10 +8,12 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from service.audit import record
+from service.db import remove_after_commit
 from service.security import hash_password, new_token, token_hash, verify_password
+from service.states import TokenKind
 from service.tables import LoginToken, Owner, Source, utcnow
 
-TOKEN_LIFETIME = {"api": timedelta(days=30), "session": timedelta(days=14)}
+TOKEN_LIFETIME = {TokenKind.api: timedelta(days=30), TokenKind.session: timedelta(days=14)}
 
 
 class AccountError(ValueError):
@@ -52,7 +54,7 @@ def authenticate(session: Session, email: str, password: str) -> Owner | None:
     return owner if owner and ok else None
 
 
-def issue_token(session: Session, owner: Owner, kind: str) -> str:
+def issue_token(session: Session, owner: Owner, kind: TokenKind) -> str:
     token = new_token()
     assert owner.id is not None
     session.add(
@@ -66,7 +68,7 @@ def issue_token(session: Session, owner: Owner, kind: str) -> str:
     return token
 
 
-def owner_for_token(session: Session, token: str, kind: str) -> Owner | None:
+def owner_for_token(session: Session, token: str, kind: TokenKind) -> Owner | None:
     row = session.exec(
         select(LoginToken).where(
             LoginToken.token_hash == token_hash(token), LoginToken.kind == kind
@@ -81,8 +83,8 @@ def revoke_token(session: Session, token: str) -> None:
     session.execute(delete(LoginToken).where(col(LoginToken.token_hash) == token_hash(token)))
 
 
-def delete_owner(session: Session, owner: Owner) -> list[str]:
-    """Delete the owner and, by cascade, every row of theirs; returns upload files to remove."""
+def delete_owner(session: Session, owner: Owner) -> None:
+    """Delete the owner and, by cascade, every row of theirs; their uploads go once this commits."""
     uploads = session.exec(
         select(Source.upload_path).where(
             Source.owner_id == owner.id, col(Source.upload_path).is_not(None)
@@ -90,4 +92,4 @@ def delete_owner(session: Session, owner: Owner) -> list[str]:
     ).all()
     session.delete(owner)
     session.flush()
-    return [path for path in uploads if path]
+    remove_after_commit(session, [path for path in uploads if path])

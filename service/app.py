@@ -58,13 +58,13 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         consumer = services.jobs.consumer(services.settings.queue_workers) if run_consumer else None
         if consumer is not None:
-            services.jobs.recover_scans()
+            services.jobs.start()
             consumer.start()
         try:
             yield
         finally:
             if consumer is not None:
-                consumer.stop(graceful=True)
+                services.jobs.stop(consumer)
             services.db.dispose()
 
     app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)

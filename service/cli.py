@@ -117,9 +117,9 @@ def _worker(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"scan_workers": args.workers})
     services = build_services(settings)
     migrate(services.db)
-    services.jobs.recover_scans()
-    # Huey's own consumer loop: SIGINT stops after the running job, SIGTERM at once (a scan
-    # stopped mid-way resumes from its last checkpoint on another worker).
+    services.jobs.start()
+    # Huey's own consumer loop. SIGTERM (and SIGINT) stop it cleanly: a running scan records
+    # the photos it finished, gives the rest back to the queue and shuts its engines down.
     services.jobs.consumer(settings.queue_workers, signals=True).run()
     return 0
 

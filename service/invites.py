@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.config import Settings
+from service.db import remove_after_commit
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
 from service.security import new_token, token_hash
+from service.states import Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
 
 # Bump when the consent text in web/templates/invite.html changes: consent is to a version.
@@ -80,30 +81,30 @@ def friend_for_token(session: Session, token: str) -> Friend | None:
     checklist (and to withdrawing) for as long as the owner keeps their account.
     """
     friend = session.exec(select(Friend).where(Friend.token_hash == token_hash(token))).first()
-    if friend is None or (friend.status != "accepted" and friend.expires_at <= utcnow()):
+    if friend is None or (friend.status != FriendStatus.accepted and friend.expires_at <= utcnow()):
         return None
     return friend
 
 
-def consent(session: Session, friend: Friend, accept: bool) -> list[str]:
-    """Record the friend's answer; declining purges their data. Returns files to delete."""
+def consent(session: Session, friend: Friend, accept: bool) -> None:
+    """Record the friend's answer; declining purges their data."""
     actor = f"friend:{friend.id}"
     if accept:
-        friend.status, friend.consented_at = "accepted", utcnow()
+        friend.status, friend.consented_at = FriendStatus.accepted, utcnow()
         friend.consent_version = CONSENT_VERSION
         session.add(friend)
         record(session, friend.owner_id, actor, "consent_given", version=CONSENT_VERSION)
-        return []
-    was_accepted = friend.status == "accepted"
-    friend.status = "withdrawn" if was_accepted else "declined"
+        return
+    was_accepted = friend.status == FriendStatus.accepted
+    friend.status = FriendStatus.withdrawn if was_accepted else FriendStatus.declined
     friend.consented_at = None
     session.add(friend)
     record(session, friend.owner_id, actor, "consent_withdrawn" if was_accepted else "declined")
-    return purge(session, friend)
+    purge(session, friend)
 
 
-def purge(session: Session, friend: Friend) -> list[str]:
-    """Remove the friend's sources, scans and matches; returns upload files to delete."""
+def purge(session: Session, friend: Friend) -> None:
+    """Remove the friend's sources, scans and matches; their uploads go once this commits."""
     uploads = [
         p
         for p in session.exec(select(Source.upload_path).where(Source.friend_id == friend.id)).all()
@@ -111,7 +112,7 @@ def purge(session: Session, friend: Friend) -> list[str]:
     ]
     for table in (Match, Scan, Source):
         session.execute(delete(table).where(col(table.friend_id) == friend.id))
-    return uploads
+    remove_after_commit(session, uploads)
 
 
 def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int, int]]:
@@ -128,17 +129,12 @@ def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int, i
     for friend_id, review, status, n in rows:
         tally = counts.setdefault(friend_id, [0, 0, 0])
         tally[0] += n
-        if review == "confirmed":
+        if review == Review.confirmed:
             tally[2] += n
-            tally[1] += n if status == "open" else 0
+            tally[1] += n if status == Answer.open else 0
     return [(f, *counts.get(f.id or 0, [0, 0, 0])) for f in friends]  # type: ignore[misc]
 
 
 def friend_of(session: Session, owner: Owner, friend_id: int) -> Friend | None:
     friend = session.get(Friend, friend_id)
     return friend if friend is not None and friend.owner_id == owner.id else None
-
-
-def remove_files(paths: list[str]) -> None:
-    for path in paths:
-        Path(path).unlink(missing_ok=True)

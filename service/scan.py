@@ -5,23 +5,29 @@ found in them (sealed), in one transaction. A killed worker's scan is picked up 
 runs out and continues after the last recorded photo, so no face is lost or counted twice. When the
 source ends, the scan decides on all its faces at once (service/faces/decision.py), files the
 proposals under the owner's look-alike groups, and deletes the faces with the upload.
+
+Every write a worker makes to its scan is one conditional UPDATE whose rowcount must be 1: the
+claim sets `attempts` to a new value, and the checkpoints, the heartbeat and the finish all require
+that value and `running`. A worker whose lease ran out and was taken over can therefore neither
+record progress nor finish (nor delete the upload its successor is reading).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
 
-from service.db import unit_of_work
+from service.db import remove_after_commit, unit_of_work
 from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
@@ -33,6 +39,7 @@ from service.ingest.profiles import UnreadableLink, read_profile
 from service.match_groups import OwnerGroups
 from service.scan_faces import NearFace, ScanFaces, pack, thumbnails, unpack
 from service.secrets_box import SecretBox
+from service.states import Band, Review, ScanStatus, SourceKind
 from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, ScanChunk, Source, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,9 @@ CHECKPOINT_SECONDS = 2.0
 # A face this close to one the owner rejected ("not me") is that face again, in the same photo or
 # a copy of it: it is not proposed a second time.
 REJECTED_RADIUS = 0.35
+# A source that took its worker down this many times (out of memory, a crash in a native decoder
+# that killed the process) fails with a message instead of being retried forever.
+MAX_ATTEMPTS = 5
 
 
 class ScanFailed(Exception):
@@ -71,59 +81,167 @@ class ScanContext:
     workers: int | None
     fetch: FetchOptions = field(default_factory=FetchOptions)
     lease: timedelta = timedelta(minutes=2)
+    # Set when the process is asked to stop (SIGTERM): the scan records the photos it has
+    # finished, gives the rest back to the queue and returns.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
-def stalled_scans(db: Engine) -> list[int]:
-    """Running scans whose worker stopped renewing its lease: their worker is gone."""
+# A queued scan is handed to the queue when its row commits; one still queued after this long
+# may have lost its job (a crash between the commit and the send).
+QUEUED_GRACE = timedelta(minutes=1)
+
+
+def waiting_scans(db: Engine, now: datetime) -> list[int]:
+    """Scans that need a worker and may have no job in the queue: running ones whose worker
+    stopped renewing its lease (it is gone), and queued ones past the grace."""
     with Session(db) as session:
         rows = session.exec(
-            select(Scan.id).where(Scan.status == "running", col(Scan.lease_until) < utcnow())
+            select(Scan.id).where(
+                or_(
+                    and_(col(Scan.status) == ScanStatus.running, col(Scan.lease_until) < now),
+                    and_(
+                        col(Scan.status) == ScanStatus.queued,
+                        col(Scan.created_at) < now - QUEUED_GRACE,
+                    ),
+                )
+            )
         )
         return [scan_id for scan_id in rows if scan_id is not None]
 
 
-def run_scan(ctx: ScanContext, scan_id: int) -> None:
-    """The job: scan the source from where it stopped, then delete its upload. Idempotent."""
+def run_scan(ctx: ScanContext, scan_id: int) -> bool:
+    """The job: scan the source from where it stopped, then delete its upload. Idempotent.
+
+    Returns True when the scan was given back unfinished (the process is stopping): the caller
+    queues it again, and whichever worker takes it resumes after its last checkpoint.
+    """
     claimed = _claim(ctx, scan_id)
     if claimed is None:
-        return
+        return False
     scan, source, gallery, known = claimed
+    log.info("scan %s: attempt %s, from photo %s", scan_id, scan.attempts, scan.photos_done)
+    if scan.attempts > MAX_ATTEMPTS:
+        _finish(ctx, scan, ScanStatus.failed, _TOO_MANY_ATTEMPTS.format(n=MAX_ATTEMPTS))
+        return False
     try:
-        _scan_source(ctx, scan, source, gallery)
+        with _Heartbeat(ctx, scan) as heartbeat:
+            _scan_source(ctx, scan, source, gallery, heartbeat)
         _decide(ctx, scan, gallery, known)
-        _finish(ctx, scan, "done", None)
+        _finish(ctx, scan, ScanStatus.done, None)
     except (ScanFailed, ArchiveError, UnreadableLink) as e:
-        _finish(ctx, scan, "failed", str(e))
+        _finish(ctx, scan, ScanStatus.failed, str(e))
+    except _GivenBack:
+        log.info("scan %s given back after %s photos", scan_id, scan.photos_done)
+        return True
     except _LeaseLost:
         log.warning("scan %s was taken over by another worker", scan_id)
     except Exception:
         log.exception("scan %s failed", scan_id)
-        _finish(ctx, scan, "failed", "Something went wrong while scanning; please try again.")
+        _finish(
+            ctx, scan, ScanStatus.failed, "Something went wrong while scanning; please try again."
+        )
+    return False
+
+
+_TOO_MANY_ATTEMPTS = (
+    "This source stopped the scanner {n} times, so it was set aside. Try uploading it again, "
+    "or as smaller parts."
+)
 
 
 class _LeaseLost(Exception):
     pass
 
 
+class _GivenBack(Exception):
+    pass
+
+
+def _held(scan: Scan) -> tuple[ColumnElement[bool], ...]:
+    """The condition of every write under a lease: still running, still this worker's claim."""
+    return (
+        col(Scan.id) == scan.id,
+        col(Scan.attempts) == scan.attempts,
+        col(Scan.status) == ScanStatus.running,
+    )
+
+
+def _renew(session: Session, ctx: ScanContext, scan: Scan, **values: object) -> None:
+    """Extend the lease (and write `values`) in one UPDATE, or raise _LeaseLost."""
+    moved = session.execute(
+        update(Scan).where(*_held(scan)).values(lease_until=utcnow() + ctx.lease, **values)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _LeaseLost
+
+
 def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery, _Known] | None:
+    """Take the scan if it is queued or its lease ran out, in one conditional UPDATE (the same on
+    SQLite, where SELECT ... FOR UPDATE locks nothing, and on PostgreSQL)."""
     now = utcnow()
     with unit_of_work(ctx.db) as session:
-        scan = session.get(Scan, scan_id, with_for_update=True)
-        if scan is None or scan.status in ("done", "failed"):
-            return None
-        if scan.status == "running" and scan.lease_until and scan.lease_until > now:
-            return None  # another worker holds it
-        source = session.get(Source, scan.source_id)
-        owner = session.get(Owner, scan.owner_id)
-        assert source is not None and owner is not None
+        claimed = session.execute(
+            update(Scan)
+            .where(
+                col(Scan.id) == scan_id,
+                or_(
+                    col(Scan.status) == ScanStatus.queued,
+                    and_(
+                        col(Scan.status) == ScanStatus.running,
+                        or_(col(Scan.lease_until).is_(None), col(Scan.lease_until) < now),
+                    ),
+                ),
+            )
+            .values(
+                status=ScanStatus.running,
+                attempts=Scan.attempts + 1,
+                started_at=func.coalesce(Scan.started_at, now),
+                lease_until=now + ctx.lease,
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None  # finished, gone, or another worker holds it
+        scan = session.get_one(Scan, scan_id)
+        source = session.get_one(Source, scan.source_id)
+        owner = session.get_one(Owner, scan.owner_id)
         refs = session.exec(select(ReferenceFace).where(ReferenceFace.owner_id == owner.id)).all()
         known = _known(ctx, session, scan)
-        scan.status, scan.attempts = "running", scan.attempts + 1
-        scan.started_at = scan.started_at or now
-        scan.lease_until = now + ctx.lease
-        session.add(scan)
     codes = np.array([ctx.box.open(ref.sealed_encoding) for ref in refs])
     return scan, source, Gallery({owner.name: codes} if len(codes) else {}), known
+
+
+class _Heartbeat:
+    """Renews the lease every third of its length while photos are scanned, so one slow photo or
+    one slow fetch never outlasts it; notes when the lease was lost, for the scan loop to stop."""
+
+    def __init__(self, ctx: ScanContext, scan: Scan) -> None:
+        self._ctx, self._scan = ctx, scan
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{scan.id}", daemon=True)
+        self.lost = False
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._ctx.lease.total_seconds() / 3):
+            try:
+                with unit_of_work(self._ctx.db) as session:
+                    _renew(session, self._ctx, self._scan)
+            except _LeaseLost:
+                self.lost = True
+                return
+            except Exception:  # the database blinked: the next beat tries again
+                log.warning("scan %s: could not renew the lease", self._scan.id, exc_info=True)
+
+    def check(self) -> None:
+        if self.lost:
+            raise _LeaseLost
 
 
 def _known(ctx: ScanContext, session: Session, scan: Scan) -> _Known:
@@ -136,7 +254,7 @@ def _known(ctx: ScanContext, session: Session, scan: Scan) -> _Known:
     ).all()
     rejected = session.exec(
         select(Match.sealed_encoding).where(
-            Match.owner_id == scan.owner_id, Match.review == "rejected"
+            Match.owner_id == scan.owner_id, Match.review == Review.rejected
         )
     ).all()
     codes = np.array([ctx.box.open(sealed) for sealed in rejected]).reshape(-1, 128)
@@ -144,7 +262,7 @@ def _known(ctx: ScanContext, session: Session, scan: Scan) -> _Known:
 
 
 def _items(ctx: ScanContext, source: Source) -> Iterator[PhotoItem]:
-    if source.kind == "profile":
+    if source.kind == SourceKind.profile:
         return iter(read_profile(source.label, ctx.fetch))
     if source.upload_path is None:
         raise ScanFailed("The uploaded file is no longer here; please upload it again.")
@@ -157,13 +275,15 @@ def _counted_ahead(source: Source) -> bool:
     A TAR is a stream (counting would mean decompressing it all once more), and a profile's
     listing fetches its pages and may change meanwhile: those totals are known at the end.
     """
-    if source.kind != "export" or source.upload_path is None:
+    if source.kind != SourceKind.export or source.upload_path is None:
         return False
     with open(source.upload_path, "rb") as upload:
         return archive_kind(upload.read(512)) == "zip"
 
 
-def _scan_source(ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery) -> None:
+def _scan_source(
+    ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery, heartbeat: _Heartbeat
+) -> None:
     if not len(gallery):
         raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
     counted = _counted_ahead(source)
@@ -175,7 +295,10 @@ def _scan_source(ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery)
     last = time.monotonic()
     with Scanner(gallery, ctx.thresholds, workers=ctx.workers, thumbnails=True) as scanner:
         for item, result in scanner.scan(skipped):
+            heartbeat.check()
             batch.append((item, result))
+            if ctx.stopping.is_set():
+                _give_back(ctx, scan, batch)
             if time.monotonic() - last >= CHECKPOINT_SECONDS:
                 _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
                 batch, last = [], time.monotonic()
@@ -192,22 +315,22 @@ def _checkpoint(
 ) -> None:
     """Record the faces of `batch` and the new resume point in one transaction."""
     with unit_of_work(ctx.db) as session:
-        moved = session.execute(
-            update(Scan)
-            .where(col(Scan.id) == scan.id, col(Scan.attempts) == scan.attempts)
-            .values(
-                photos_done=done,
-                photos_total=scan.photos_total,
-                lease_until=utcnow() + ctx.lease,
-            )
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise _LeaseLost
+        _renew(session, ctx, scan, photos_done=done, photos_total=scan.photos_total)
         if any(result.faces for _, result in batch):
             assert scan.id is not None
             sealed = ctx.box.seal_bytes(pack(batch, ctx.rule.possible))
             session.add(ScanChunk(scan_id=scan.id, seq=scan.photos_done, sealed=sealed))
     scan.photos_done = done
+
+
+def _give_back(ctx: ScanContext, scan: Scan, batch: list[tuple[PhotoItem, PhotoScan]]) -> None:
+    """Record what is done and hand the scan back to the queue, lease released."""
+    _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+    with unit_of_work(ctx.db) as session:
+        session.execute(
+            update(Scan).where(*_held(scan)).values(status=ScanStatus.queued, lease_until=None)
+        )
+    raise _GivenBack
 
 
 def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> None:
@@ -226,13 +349,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
         if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
     ]
     with unit_of_work(ctx.db) as session:
-        moved = session.execute(
-            update(Scan)
-            .where(col(Scan.id) == scan.id, col(Scan.attempts) == scan.attempts)
-            .values(lease_until=utcnow() + ctx.lease)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise _LeaseLost
+        _renew(session, ctx, scan)
         # Thumbnails are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
         groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
@@ -307,7 +424,7 @@ def _match(
         taken_at=face.taken_at,
         caption=face.caption,
         distance=p.distance,
-        band=p.band,
+        band=Band(p.band),
         sealed_encoding=ctx.box.seal(cohort.encodings[p.face].astype(np.float64)),
         thumbnail=thumbnail,
         thumbnail_scale=face.thumbnail_scale,
@@ -316,17 +433,21 @@ def _match(
     )
 
 
-def _finish(ctx: ScanContext, scan: Scan, status: str, error: str | None) -> None:
+def _finish(ctx: ScanContext, scan: Scan, status: ScanStatus, error: str | None) -> None:
+    """End the scan if it is still ours; its faces and its upload go with it, either way."""
     with unit_of_work(ctx.db) as session:
-        row = session.get(Scan, scan.id)
-        if row is None:  # the friend withdrew or the owner left while we scanned
+        ended = session.execute(
+            update(Scan)
+            .where(*_held(scan))
+            .values(status=status, error=error, finished_at=utcnow(), lease_until=None)
+        )
+        if ended.rowcount != 1:  # type: ignore[attr-defined]
+            # Taken over by a successor (it finishes), or deleted with the friend or owner.
+            log.warning("scan %s: no longer ours to mark %s", scan.id, status)
             return
-        row.status, row.error, row.finished_at, row.lease_until = status, error, utcnow(), None
-        session.add(row)
-        # The faces go with the upload, whether the scan succeeded or not.
-        session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == row.id))
-        source = session.get(Source, row.source_id)
+        session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
+        source = session.get(Source, scan.source_id)
         if source is not None and source.upload_path:
-            Path(source.upload_path).unlink(missing_ok=True)  # the upload never outlives its scan
+            remove_after_commit(session, [source.upload_path])  # never outlives its scan
             source.upload_path = None
             session.add(source)

@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, update
 from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.db import unit_of_work
 from service.ingest.fetch import Fetcher, FetchError, FetchOptions
 from service.notify.mail import compose
-from service.tables import Friend, Match, Owner
+from service.states import Answer, Review
+from service.tables import AuditEvent, Friend, Match, Owner
 
 log = logging.getLogger(__name__)
 CHECKS_PER_ROUND = 50
 MAX_BACKOFF = timedelta(days=7)
-WATCHED = ("open", "removed", "private")  # "keep" and "not me" are the friend's last word
+WATCHED = (Answer.open, Answer.removed, Answer.private)  # keep, not me: the last word
 GONE = (404, 410)
 
 
@@ -40,38 +41,65 @@ def due_checks(db: Engine, now: datetime) -> list[int]:
     with Session(db) as session:
         rows = session.exec(
             select(Match.id)
-            .where(
-                col(Match.next_check_at) <= now,
-                Match.review == "confirmed",
-                col(Match.status).in_(WATCHED),
-            )
+            .where(*_watched(), col(Match.next_check_at) <= now)
             .order_by(col(Match.next_check_at))
             .limit(CHECKS_PER_ROUND)
         ).all()
     return [r for r in rows if r is not None]
 
 
+def _watched() -> tuple[ColumnElement[bool], ...]:
+    return (col(Match.review) == Review.confirmed, col(Match.status).in_(WATCHED))
+
+
 def run_due_checks(
     db: Engine, options: FetchOptions, interval: timedelta, now: datetime
 ) -> list[int]:
-    """Check every due item; returns the ids of mails to send (photos that came back)."""
+    """Check every due item; returns the ids of mails to send (photos that came back).
+
+    Each item is claimed first (its next check pushed on), then fetched with no transaction
+    open, then settled in a transaction of its own. An item whose check fails is logged and
+    looked at again at its next check; it never stops the others.
+    """
     mails = []
     with Fetcher(options) as fetcher:
         for match_id in due_checks(db, now):
-            with unit_of_work(db) as session:
-                mail_id = check(session, fetcher, match_id, interval, now)
+            try:
+                match = _claim(db, match_id, interval, now)
+                if match is None:
+                    continue  # another worker checks it, or it is no longer watched
+                verdict = look(fetcher, match)
+                with unit_of_work(db) as session:
+                    mail_id = settle(session, match_id, verdict, interval, now)
+            except Exception:
+                log.exception("checking match %s failed; it is checked again later", match_id)
+                continue
             if mail_id is not None:
                 mails.append(mail_id)
     return mails
 
 
-def check(
-    session: Session, fetcher: Fetcher, match_id: int, interval: timedelta, now: datetime
+def _claim(db: Engine, match_id: int, interval: timedelta, now: datetime) -> Match | None:
+    """Take a due check for this worker: one conditional UPDATE pushes the next check on."""
+    with unit_of_work(db) as session:
+        claimed = session.execute(
+            update(Match)
+            .where(col(Match.id) == match_id, col(Match.next_check_at) <= now, *_watched())
+            .values(next_check_at=now + interval)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        match = session.get_one(Match, match_id)
+    return match if match.photo.startswith(("http://", "https://")) else None
+
+
+def settle(
+    session: Session, match_id: int, verdict: Verdict, interval: timedelta, now: datetime
 ) -> int | None:
+    """Record what a check saw; returns the id of a mail to send (the photo came back)."""
     match = session.get(Match, match_id)
-    if match is None or not match.photo.startswith(("http://", "https://")):
+    if match is None:  # deleted while we looked
         return None
-    verdict = look(fetcher, match)
     if verdict.present is None:
         match.check_failures += 1
         match.next_check_at = now + min(interval * 2**match.check_failures, MAX_BACKOFF)
@@ -82,7 +110,7 @@ def check(
     match.next_check_at = now + interval
     session.add(match)
     if not verdict.present and match.verified_at is None:
-        match.status, match.verified_at = "removed", now
+        match.status, match.verified_at = Answer.removed, now
         record(session, match.owner_id, "system", "removal_verified", match_id=match.id)
     elif verdict.present and match.verified_at is not None:
         return _reopen(session, match, now)
@@ -128,7 +156,7 @@ def _holds(page: str, match: Match) -> bool:
 
 
 def _reopen(session: Session, match: Match, now: datetime) -> int | None:
-    match.status, match.verified_at, match.answered_at = "open", None, None
+    match.status, match.verified_at, match.answered_at = Answer.open, None, None
     record(session, match.owner_id, "system", "photo_back", match_id=match.id)
     owner = session.get(Owner, match.owner_id)
     friend = session.get(Friend, match.friend_id)
@@ -137,7 +165,7 @@ def _reopen(session: Session, match: Match, now: datetime) -> int | None:
     mail = compose(
         session,
         kind="photo_back",
-        key=f"photo_back:{match.id}:{now.isoformat()}",
+        key=f"photo_back:{match.id}:{_removals(session, match)}",
         to=owner.email,
         owner_id=owner.id,
         friend_id=None,
@@ -149,3 +177,14 @@ def _reopen(session: Session, match: Match, now: datetime) -> int | None:
         },
     )
     return mail.id if mail else None
+
+
+def _removals(session: Session, match: Match) -> int:
+    """How many times the photo was verified removed: its n-th return follows the n-th removal,
+    so two checks that both see the same return agree on the mail's key (and send it once)."""
+    verified = session.exec(
+        select(AuditEvent.detail).where(
+            AuditEvent.owner_id == match.owner_id, AuditEvent.action == "removal_verified"
+        )
+    ).all()
+    return sum(1 for detail in verified if detail.get("match_id") == match.id)

@@ -12,11 +12,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.transport import TemporaryFailure, Transport
+from service.states import MailStatus
 from service.tables import OutgoingMail, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,24 +44,40 @@ def compose(
     context: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> OutgoingMail | None:
-    """Add the mail for `key` unless it exists already (same key, same mail: never twice)."""
-    existing = session.exec(select(OutgoingMail).where(OutgoingMail.idempotency_key == key)).first()
-    if existing is not None:
+    """Add the mail for `key` unless it exists already (same key, same mail: never twice).
+
+    The key says what the mail is about, never when it was written (see the callers). It is
+    written with INSERT ... ON CONFLICT DO NOTHING on its unique column, so of two transactions
+    composing the same mail at once one writes it and the other gets None, not an error.
+    """
+    known = session.exec(select(OutgoingMail.id).where(OutgoingMail.idempotency_key == key))
+    if known.first() is not None:
         return None
-    mail = OutgoingMail(
-        owner_id=owner_id,
-        friend_id=friend_id,
-        kind=kind,
-        idempotency_key=key,
-        to=to,
-        subject=" ".join(_templates.get_template(f"{kind}/subject.txt").render(context).split()),
-        text=_templates.get_template(f"{kind}/body.txt").render(context),
-        html=_templates.get_template(f"{kind}/body.html").render(context),
-        headers=headers or {},
+    values = {
+        "owner_id": owner_id,
+        "friend_id": friend_id,
+        "kind": kind,
+        "idempotency_key": key,
+        "to": to,
+        "subject": " ".join(_templates.get_template(f"{kind}/subject.txt").render(context).split()),
+        "text": _templates.get_template(f"{kind}/body.txt").render(context),
+        "html": _templates.get_template(f"{kind}/body.html").render(context),
+        "headers": headers or {},
+    }
+    mail_id = session.execute(_insert_once(session, values)).scalar_one_or_none()
+    return session.get(OutgoingMail, mail_id) if mail_id is not None else None
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> Any:
+    table = OutgoingMail.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        .returning(table.c.id)
     )
-    session.add(mail)
-    session.flush()
-    return mail
 
 
 def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
@@ -87,8 +105,10 @@ def deliver(db: Engine, transport: Transport, settings: Settings, mail_id: int) 
     with unit_of_work(db) as session:
         claimed = session.execute(
             update(OutgoingMail)
-            .where(col(OutgoingMail.id) == mail_id, col(OutgoingMail.status) == "pending")
-            .values(status="sending", attempts=OutgoingMail.attempts + 1, claimed_at=utcnow())
+            .where(col(OutgoingMail.id) == mail_id, col(OutgoingMail.status) == MailStatus.pending)
+            .values(
+                status=MailStatus.sending, attempts=OutgoingMail.attempts + 1, claimed_at=utcnow()
+            )
         )
         mail = session.get(OutgoingMail, mail_id)
         if mail is None:
@@ -99,22 +119,23 @@ def deliver(db: Engine, transport: Transport, settings: Settings, mail_id: int) 
     try:
         transport.send(message)
     except TemporaryFailure as e:
-        _record(db, mail_id, "pending" if mail.attempts < MAX_ATTEMPTS else "failed", str(e))
+        retry = mail.attempts < MAX_ATTEMPTS
+        _record(db, mail_id, MailStatus.pending if retry else MailStatus.failed, str(e))
         raise
     except Exception as e:  # a permanent refusal (5xx, bad address): retrying will not help
         log.warning("mail %s refused: %s", mail_id, e)
-        _record(db, mail_id, "failed", str(e))
+        _record(db, mail_id, MailStatus.failed, str(e))
         return "failed"
-    _record(db, mail_id, "sent", None)
+    _record(db, mail_id, MailStatus.sent, None)
     return "sent"
 
 
-def _record(db: Engine, mail_id: int, status: str, error: str | None) -> None:
+def _record(db: Engine, mail_id: int, status: MailStatus, error: str | None) -> None:
     with unit_of_work(db) as session:
         mail = session.get(OutgoingMail, mail_id)
         if mail is not None:
             mail.status, mail.last_error = status, error
-            mail.sent_at = utcnow() if status == "sent" else None
+            mail.sent_at = utcnow() if status is MailStatus.sent else None
             session.add(mail)
 
 
@@ -122,23 +143,39 @@ STALE_CLAIM = timedelta(minutes=10)
 NEVER_TRIED = timedelta(minutes=2)
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a mail waits after a temporary failure: 2 s, 4 s, 8 s ... up to an hour."""
+    return timedelta(seconds=min(2**attempts, 3600))
+
+
 def stranded_mails(db: Engine, now: datetime) -> list[int]:
-    """Mails to try again: claimed by a worker that died mid-send, or never handed to a worker
-    (its job lost). Sending them again is safe: a mail only goes out from 'pending'."""
+    """Mails to try again: claimed by a worker that died mid-send, never handed to a worker (its
+    job lost), or whose retry is overdue (the scheduled retry was lost). Sending them again is
+    safe: a mail only goes out from 'pending', claimed by one worker."""
     with unit_of_work(db) as session:
         stale = session.exec(
             select(OutgoingMail).where(
-                OutgoingMail.status == "sending", col(OutgoingMail.claimed_at) < now - STALE_CLAIM
+                OutgoingMail.status == MailStatus.sending,
+                col(OutgoingMail.claimed_at) < now - STALE_CLAIM,
             )
         ).all()
         for mail in stale:
-            mail.status = "pending"
+            mail.status = MailStatus.pending
             session.add(mail)
         waiting = session.exec(
             select(OutgoingMail.id).where(
-                OutgoingMail.status == "pending",
+                OutgoingMail.status == MailStatus.pending,
                 OutgoingMail.attempts == 0,
                 col(OutgoingMail.created_at) < now - NEVER_TRIED,
             )
         ).all()
-        return [m.id for m in stale if m.id is not None] + [i for i in waiting if i is not None]
+        retrying = session.exec(
+            select(OutgoingMail.id, OutgoingMail.attempts, OutgoingMail.claimed_at).where(
+                OutgoingMail.status == MailStatus.pending,
+                OutgoingMail.attempts > 0,
+                col(OutgoingMail.claimed_at) < now - NEVER_TRIED,
+            )
+        ).all()
+        overdue = [i for i, n, at in retrying if at and at + retry_delay(n) + NEVER_TRIED < now]
+        stranded = [m.id for m in stale] + list(waiting) + overdue
+        return [i for i in dict.fromkeys(stranded) if i is not None]  # a stale claim is overdue too

@@ -1,35 +1,77 @@
 """Reminders to friends with open items, and digests of answers to owners, when they fall due.
 
 The schedule lives in columns (`friend.next_reminder_at`, `owner.digest_due_at`), so a restart
-loses nothing; each row is advanced with an optimistic lock, so two workers never both send.
+loses nothing. Each due row is claimed with a conditional UPDATE that moves its schedule on before
+the mail is written, so two workers never both send; each row has its own transaction, and a row
+that fails is logged and tried again after `RETRY_AFTER`, never stopping the others.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from service.checklist import items_of, mail_friend, open_count
+from service.checklist import items_of, last_checklist_id, mail_friend, open_count
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
-from service.tables import Friend, Match, Owner
+from service.states import FriendStatus
+from service.tables import AuditEvent, Friend, Match, Owner
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = timedelta(minutes=15)
+
+
+def _each(
+    db: Engine,
+    kind: str,
+    due: Sequence[int | None],
+    work: Callable[[Session, int | None], int | None],
+    postpone: Callable[[Session, int | None], None],
+) -> list[int]:
+    """`work` on each due row in a transaction of its own; returns the mail ids to send."""
+    mails = []
+    for row_id in due:
+        try:
+            with unit_of_work(db) as session:
+                mail_id = work(session, row_id)
+        except Exception:
+            log.exception("%s %s failed; trying again in %s", kind, row_id, RETRY_AFTER)
+            try:
+                with unit_of_work(db) as session:
+                    postpone(session, row_id)
+            except Exception:
+                log.exception("%s %s could not be postponed", kind, row_id)
+            continue
+        if mail_id is not None:
+            mails.append(mail_id)
+    return mails
 
 
 def send_due_reminders(db: Engine, settings: Settings, box: SecretBox, now: datetime) -> list[int]:
     """Compose the reminders due at `now`; returns the mail ids to send."""
     with Session(db) as session:
         due = session.exec(select(Friend.id).where(col(Friend.next_reminder_at) <= now)).all()
-    mails = []
-    for friend_id in due:
-        with unit_of_work(db) as session:
-            mail_id = _remind(session, settings, box, friend_id, now)
-        if mail_id is not None:
-            mails.append(mail_id)
-    return mails
+
+    def postpone(session: Session, friend_id: int | None) -> None:
+        session.execute(
+            update(Friend)
+            .where(col(Friend.id) == friend_id, col(Friend.next_reminder_at).is_not(None))
+            .values(next_reminder_at=now + RETRY_AFTER)
+        )
+
+    return _each(
+        db,
+        "reminder for friend",
+        due,
+        lambda session, friend_id: _remind(session, settings, box, friend_id, now),
+        postpone,
+    )
 
 
 def _remind(
@@ -41,7 +83,7 @@ def _remind(
     items = items_of(session, friend)
     stop = (
         friend.unsubscribed_at is not None
-        or friend.status != "accepted"
+        or friend.status != FriendStatus.accepted
         or not open_count(items)
         or friend.checklist_sent_at is None
     )
@@ -54,7 +96,12 @@ def _remind(
     )
     moved = session.execute(
         update(Friend)
-        .where(col(Friend.id) == friend.id, col(Friend.reminders_sent) == friend.reminders_sent)
+        .where(
+            col(Friend.id) == friend.id,
+            col(Friend.reminders_sent) == friend.reminders_sent,
+            # A checklist sent again meanwhile has a schedule of its own.
+            col(Friend.checklist_sent_at) == friend.checklist_sent_at,
+        )
         .values(
             reminders_sent=friend.reminders_sent + (0 if stop else 1), next_reminder_at=following
         )
@@ -63,7 +110,8 @@ def _remind(
         return None  # nothing to remind of, or another worker took this one
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None and owner.id is not None
-    key = f"reminder:{friend.id}:{friend.checklist_sent_at}:{number}"
+    # The friend, the checklist mail this reminder follows, and its number: never the clock.
+    key = f"reminder:{friend.id}:{last_checklist_id(session, friend) or 0}:{number}"
     mail = mail_friend(
         session,
         settings,
@@ -82,13 +130,21 @@ def send_due_digests(db: Engine, now: datetime) -> list[int]:
     """One mail per owner gathering the answers that came in since the last digest."""
     with Session(db) as session:
         due = session.exec(select(Owner.id).where(col(Owner.digest_due_at) <= now)).all()
-    mails = []
-    for owner_id in due:
-        with unit_of_work(db) as session:
-            mail_id = _digest(session, owner_id, now)
-        if mail_id is not None:
-            mails.append(mail_id)
-    return mails
+
+    def postpone(session: Session, owner_id: int | None) -> None:
+        session.execute(
+            update(Owner)
+            .where(col(Owner.id) == owner_id, col(Owner.digest_due_at).is_not(None))
+            .values(digest_due_at=now + RETRY_AFTER)
+        )
+
+    return _each(
+        db,
+        "digest for owner",
+        due,
+        lambda session, owner_id: _digest(session, owner_id, now),
+        postpone,
+    )
 
 
 def _digest(session: Session, owner_id: int | None, now: datetime) -> int | None:
@@ -110,10 +166,20 @@ def _digest(session: Session, owner_id: int | None, now: datetime) -> int | None
         for match, friend in rows
         if since is None or (match.answered_at and match.answered_at > since)
     ]
-    key = f"digest:{owner.id}:{owner.digest_due_at.isoformat()}"
-    owner.digest_due_at, owner.last_digest_at = None, now
-    session.add(owner)
-    if not answers:
+    # The owner and the newest answer it covers: the same answers are never a second digest.
+    newest = session.exec(
+        select(func.max(AuditEvent.id)).where(
+            AuditEvent.owner_id == owner.id, AuditEvent.action == "item_answered"
+        )
+    ).one()
+    key = f"digest:{owner.id}:{newest or 0}"
+    claimed = session.execute(
+        update(Owner)
+        .where(col(Owner.id) == owner.id, col(Owner.digest_due_at) == owner.digest_due_at)
+        .values(digest_due_at=None, last_digest_at=now)
+    )
+    if claimed.rowcount != 1 or not answers:  # type: ignore[attr-defined]
+        return None  # another worker took it, or nothing new to tell
         return None
     assert owner.id is not None
     mail = compose(

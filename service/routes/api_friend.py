@@ -9,15 +9,14 @@ from service.ingest.profiles import UnreadableLink
 from service.routes.deps import ConsentingFriend, InvitedFriend, ServicesDep, SessionDep
 from service.routes.schemas import ConsentRequest, ProfileRequest, ScanPublic, ScanQueued
 from service.routes.streaming import receive_archive
+from service.states import SourceKind
 
 router = APIRouter(prefix="/api/v1/invites/{token}")
 
 
 @router.post("/consent")
 def consent(body: ConsentRequest, friend: InvitedFriend, session: SessionDep) -> dict[str, str]:
-    files = invites.consent(session, friend, body.accept)
-    session.commit()
-    invites.remove_files(files)
+    invites.consent(session, friend, body.accept)
     return {"status": friend.status}
 
 
@@ -31,7 +30,7 @@ async def upload_export(
     scan = services.queue_scan(
         session,
         friend,
-        kind="export",
+        kind=SourceKind.export,
         label=received.filename,
         upload=received.path,
         size=received.size,
@@ -49,7 +48,7 @@ def add_profile(
         link = services.readable_profile(body.url)
     except UnreadableLink as e:
         raise HTTPException(422, str(e)) from None
-    scan = services.queue_scan(session, friend, kind="profile", label=link)
+    scan = services.queue_scan(session, friend, kind=SourceKind.profile, label=link)
     assert scan.id is not None
     return ScanQueued(scan_id=scan.id)
 

@@ -23,6 +23,7 @@ from service.routes.schemas import (
     TokenRequest,
 )
 from service.security import RateLimited, count_attempt
+from service.states import TokenKind
 
 router = APIRouter(prefix="/api/v1")
 MAX_REFERENCE_BYTES = 30 * 2**20
@@ -58,7 +59,7 @@ def token(
     owner = accounts.authenticate(session, body.email, body.password)
     if owner is None:
         raise HTTPException(401, "wrong e-mail address or password")
-    return TokenPublic(access_token=accounts.issue_token(session, owner, "api"))
+    return TokenPublic(access_token=accounts.issue_token(session, owner, TokenKind.api))
 
 
 @router.get("/me")
@@ -68,9 +69,7 @@ def me(owner: CurrentOwner) -> OwnerPublic:
 
 @router.delete("/me", status_code=204)
 def delete_me(owner: CurrentOwner, session: SessionDep) -> Response:
-    files = accounts.delete_owner(session, owner)
-    session.commit()
-    invites.remove_files(files)
+    accounts.delete_owner(session, owner)
     return Response(status_code=204)
 
 

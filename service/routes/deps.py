@@ -21,6 +21,7 @@ from service.ingest.profiles import read_profile
 from service.invites import friend_for_token
 from service.jobs import Jobs, enqueue_after_commit, fetch_options
 from service.secrets_box import SecretBox
+from service.states import FriendStatus, SourceKind, TokenKind
 from service.tables import Friend, OutgoingMail, Owner, Scan
 
 SESSION_COOKIE = "session"
@@ -43,7 +44,7 @@ class Services:
         session: Session,
         friend: Friend,
         *,
-        kind: str,
+        kind: SourceKind,
         label: str,
         upload: Path | None = None,
         size: int = 0,
@@ -108,10 +109,10 @@ def _bearer(request: Request) -> str | None:
 def current_owner(request: Request, session: SessionDep) -> Owner:
     """The owner of a bearer token; for reads, a page session cookie works too (thumbnails)."""
     token = _bearer(request)
-    owner = owner_for_token(session, token, "api") if token else None
+    owner = owner_for_token(session, token, TokenKind.api) if token else None
     cookie = request.cookies.get(SESSION_COOKIE)
     if owner is None and token is None and cookie and request.method in ("GET", "HEAD"):
-        owner = owner_for_token(session, cookie, "session")
+        owner = owner_for_token(session, cookie, TokenKind.session)
     if owner is None:
         raise HTTPException(401, "not logged in", headers={"WWW-Authenticate": "Bearer"})
     return owner
@@ -131,7 +132,7 @@ InvitedFriend = Annotated[Friend, Depends(invited_friend)]
 
 
 def consenting_friend(friend: InvitedFriend) -> Friend:
-    if friend.status != "accepted":
+    if friend.status != FriendStatus.accepted:
         raise HTTPException(403, "please accept the invitation first")
     return friend
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from service.db import make_engine, migrate
-from service.notify.mail import compose, deliver, stranded_mails
+from service.notify.mail import compose, deliver, retry_delay, stranded_mails
 from service.notify.transport import OutboxTransport
 from service.tables import OutgoingMail, Owner, utcnow
 from tests.conftest import make_settings
@@ -51,4 +51,32 @@ def test_it_sends_stranded_mails_exactly_once(tmp_path: Path) -> None:
     assert results == ["sent", "sent", "already sent"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
     assert stranded_mails(db, now + timedelta(hours=1)) == [ids[2]]  # only the untried one
+    db.dispose()
+
+
+def test_it_sends_again_a_mail_whose_retry_was_lost(tmp_path: Path) -> None:
+    # A temporary failure schedules a retry in the queue; should that job be lost (a flushed
+    # Redis), the mail would wait forever as pending with attempts > 0.
+    settings = make_settings(tmp_path).prepared()
+    db = make_engine(settings.sqlalchemy_url)
+    migrate(db)
+    now = utcnow()
+    with Session(db) as session:
+        session.add(Owner(email="a@example.org", name="A", password_hash="-"))
+        session.flush()
+        mail = compose(
+            session,
+            kind="invitation",
+            key="k",
+            to="f@example.org",
+            owner_id=1,
+            friend_id=None,
+            context={"owner_name": "A", "friend_name": "F", "invite_url": "u", "expires_on": "x"},
+        )
+        assert mail is not None
+        mail.attempts, mail.claimed_at = 3, now  # its retry is due in retry_delay(3) = 8 s
+        session.commit()
+        mail_id = mail.id
+    assert stranded_mails(db, now + timedelta(seconds=60)) == []  # its retry may still come
+    assert stranded_mails(db, now + retry_delay(3) + timedelta(minutes=3)) == [mail_id]
     db.dispose()
