@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service.audit import record
@@ -12,21 +15,35 @@ from service.instructions import instructions_for
 from service.invites import token_of
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
+from service.states import ANSWERS, Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, utcnow
 
-ANSWERS = ("removed", "private", "keep", "not_me")
 DIGEST_DELAY = timedelta(minutes=10)  # answers arriving together make one mail to the owner
+REPEAT_WINDOW = timedelta(minutes=10)  # the same list asked for again within this: a double click
+CLAIM_ATTEMPTS = 2  # a send that loses the race to another decides once more on what it did
 
 
 class ChecklistError(ValueError):
     """The checklist cannot be sent or answered as asked; the message says why."""
 
 
+@dataclass(frozen=True)
+class Sending:
+    """What came of asking to send the checklist, for the owner to read."""
+
+    mail: OutgoingMail | None  # to queue; None: nothing new was sent
+    detail: str  # in words: "The checklist was sent 4 s ago, so it was not sent again."
+
+    @property
+    def sent(self) -> bool:
+        return self.mail is not None
+
+
 def items_of(session: Session, friend: Friend) -> list[Match]:
     """Confirmed matches across all the friend's sources, one per photo, oldest post first."""
     rows = session.exec(
         select(Match)
-        .where(Match.friend_id == friend.id, Match.review == "confirmed")
+        .where(Match.friend_id == friend.id, Match.review == Review.confirmed)
         .order_by(col(Match.taken_at), col(Match.id))
     ).all()
     seen: set[str] = set()
@@ -41,12 +58,12 @@ def items_of(session: Session, friend: Friend) -> list[Match]:
 
 def item_of(session: Session, friend: Friend, item_id: int) -> Match | None:
     match = session.get(Match, item_id)
-    ok = match is not None and match.friend_id == friend.id and match.review == "confirmed"
+    ok = match is not None and match.friend_id == friend.id and match.review == Review.confirmed
     return match if ok else None
 
 
 def open_count(items: list[Match]) -> int:
-    return sum(1 for item in items if item.status == "open")
+    return sum(1 for item in items if item.status == Answer.open)
 
 
 def link(settings: Settings, box: SecretBox, friend: Friend, page: str = "checklist") -> str:
@@ -60,30 +77,134 @@ def send(
     owner: Owner,
     friend: Friend,
     now: datetime | None = None,
-) -> OutgoingMail | None:
-    """Mail the friend their checklist and start the reminder schedule from now."""
+) -> Sending:
+    """Mail the friend their checklist and start the reminder schedule from now.
+
+    The same list sent again within REPEAT_WINDOW (a double click) is not sent and leaves the
+    reminders alone; `detail` says when it went. A list with a newly confirmed photo goes at once,
+    and so does the same list once the window has passed (the owner asks deliberately).
+    """
     now = now or utcnow()
-    if friend.status != "accepted":
+    assert owner.id is not None
+    for _attempt in range(CLAIM_ATTEMPTS):
+        items = _sendable(session, friend)
+        listing = _listing(items)
+        sent_before = _checklist_keys(session, friend)
+        if _repeats(friend, sent_before, checklist_key(friend, listing, len(sent_before)), now):
+            return _already_sent(friend, now)
+        key = checklist_key(friend, listing, len(sent_before) + 1)
+        mail = mail_friend(session, settings, box, owner, friend, items, kind="checklist", key=key)
+        if mail is None:  # the very same mail, written by a send running alongside
+            session.refresh(friend)
+        elif _claim(session, settings, friend, items, now):
+            _watch(settings, items, now)
+            record(
+                session, owner.id, "owner", "checklist_sent", friend_id=friend.id, items=len(items)
+            )
+            return Sending(mail, f"The checklist is on its way to {friend.email}.")
+        else:  # another send took the friend first: this mail must not go
+            session.delete(mail)
+            session.flush()
+        # Decide again on what the other send did (usually: the same list, just now).
+    return _already_sent(friend, now)
+
+
+def checklist_key(friend: Friend, listing: str, number: int) -> str:
+    """The checklist mail's key: the friend, the photos it lists, and which sending it is."""
+    return f"checklist:{friend.id}:{listing}:{number}"
+
+
+def last_checklist_id(session: Session, friend: Friend) -> int | None:
+    """The checklist mail the current reminders belong to (the latest one sent)."""
+    return session.exec(
+        select(OutgoingMail.id)
+        .where(OutgoingMail.friend_id == friend.id, OutgoingMail.kind == "checklist")
+        .order_by(col(OutgoingMail.id).desc())
+    ).first()
+
+
+def ago(age: timedelta) -> str:
+    """An age in words read at a glance: "just now", "4 s ago", "3 min ago", "2 h ago"."""
+    seconds = max(0, int(age.total_seconds()))
+    if seconds < 1:
+        return "just now"
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _sendable(session: Session, friend: Friend) -> list[Match]:
+    if friend.status != FriendStatus.accepted:
         raise ChecklistError("this friend has not accepted the invitation (or withdrew)")
     items = items_of(session, friend)
     if not items:
         raise ChecklistError("confirm at least one match before sending the checklist")
     if not open_count(items):
         raise ChecklistError("every photo on this list has an answer already")
-    friend.checklist_sent_at = now
-    friend.reminders_sent = 0
+    return items
+
+
+def _listing(items: list[Match]) -> str:
+    """Which photos a checklist lists, in 16 characters: the same photos, the same listing."""
+    ids = ",".join(str(item.id) for item in sorted(items, key=lambda item: item.id or 0))
+    return hashlib.sha256(ids.encode()).hexdigest()[:16]
+
+
+def _checklist_keys(session: Session, friend: Friend) -> list[str]:
+    """The keys of the checklist mails this friend was sent, oldest first."""
+    return list(
+        session.exec(
+            select(OutgoingMail.idempotency_key)
+            .where(OutgoingMail.friend_id == friend.id, OutgoingMail.kind == "checklist")
+            .order_by(col(OutgoingMail.id))
+        ).all()
+    )
+
+
+def _repeats(friend: Friend, sent_before: list[str], same_list_key: str, now: datetime) -> bool:
+    """The last checklist listed these very photos, and went less than REPEAT_WINDOW ago."""
+    last = friend.checklist_sent_at
+    recent = last is not None and now - last < REPEAT_WINDOW
+    return recent and bool(sent_before) and sent_before[-1] == same_list_key
+
+
+def _already_sent(friend: Friend, now: datetime) -> Sending:
+    when = ago(now - friend.checklist_sent_at) if friend.checklist_sent_at else "just now"
+    return Sending(None, f"The checklist was sent {when}, so it was not sent again.")
+
+
+def _claim(
+    session: Session, settings: Settings, friend: Friend, items: list[Match], now: datetime
+) -> bool:
+    """Take the friend row for this sending and restart the reminders. The UPDATE matches only
+    while `checklist_sent_at` is what this send read, so of two sends at once one wins; the
+    other matches no row (PostgreSQL re-reads the row once the winner commits; SQLite waits
+    for its write lock) and is told the checklist was just sent."""
     offsets = settings.reminder_offsets
-    unanswered = open_count(items) and friend.unsubscribed_at is None
-    friend.next_reminder_at = now + offsets[0] if offsets and unanswered else None
-    session.add(friend)
+    reminding = bool(offsets) and open_count(items) > 0 and friend.unsubscribed_at is None
+    claimed = session.execute(
+        update(Friend)
+        .where(
+            col(Friend.id) == friend.id,
+            col(Friend.checklist_sent_at) == friend.checklist_sent_at,  # None: IS NULL
+        )
+        .values(
+            checklist_sent_at=now,
+            reminders_sent=0,
+            next_reminder_at=now + offsets[0] if reminding else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(friend)
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _watch(settings: Settings, items: list[Match], now: datetime) -> None:
+    """Public photos on the list start being re-checked (service/verify.py)."""
     for item in items:
         if item.next_check_at is None and _public_url(item):
             item.next_check_at = now + settings.verify_interval
-            session.add(item)
-    assert owner.id is not None
-    record(session, owner.id, "owner", "checklist_sent", friend_id=friend.id, items=len(items))
-    key = f"checklist:{friend.id}:{now.isoformat()}"
-    return mail_friend(session, settings, box, owner, friend, items, kind="checklist", key=key)
 
 
 def mail_friend(
@@ -149,10 +270,10 @@ def answer(
         else (Match.photo == item.photo)
     )
     same_photo = session.exec(
-        select(Match).where(Match.friend_id == friend.id, Match.review == "confirmed", same)
+        select(Match).where(Match.friend_id == friend.id, Match.review == Review.confirmed, same)
     ).all()
     for match in same_photo or [item]:
-        match.status, match.answered_at = status, now
+        match.status, match.answered_at = Answer(status), now
         session.add(match)
     record(
         session,

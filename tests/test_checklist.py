@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from service import checklist
 from service.app import create_app
 from service.config import Settings
+from service.notify import reminders
 from service.notify.reminders import send_due_digests, send_due_reminders
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
 from tests.test_api_journey import owner_token
@@ -135,7 +136,12 @@ def test_it_sends_the_friend_one_list_of_confirmed_photos(circle: Circle) -> Non
     sent = circle.client.post(
         f"/api/v1/friends/{circle.friend_id}/checklist/send", headers=circle.alice
     )
-    assert sent.status_code == 202 and sent.json() == {"items": 2, "open_items": 2}
+    assert sent.status_code == 202 and sent.json() == {
+        "items": 2,
+        "open_items": 2,
+        "sent": True,
+        "detail": "The checklist is on its way to dana@example.org.",
+    }
     [mail] = _mails(circle, "checklist")
     assert mail.to == "dana@example.org" and f"/checklist/{circle.token}" in mail.text
     assert mail.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -277,3 +283,41 @@ def test_it_confirms_a_whole_band_at_once(circle: Circle) -> None:
         circle.matches[1]: "confirmed",
         circle.matches[2]: "pending",
     }  # the possible one waits for a look
+
+
+def test_a_reminder_that_fails_is_postponed_and_never_stops_the_others(
+    circle: Circle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _confirm(circle, *circle.matches)
+    _send_at(circle, T0)
+    with Session(circle.db) as session:  # Erin's list is due too; hers breaks (a bad template)
+        erin = Friend(
+            owner_id=1,
+            name="Erin",
+            email="erin@example.org",
+            token_hash="erin",
+            sealed_token=circle.box.seal_bytes(b"erin-token"),
+            expires_at=T0 + timedelta(days=30),
+            status="accepted",
+            checklist_sent_at=T0,
+            next_reminder_at=T0 + timedelta(seconds=10),
+        )
+        session.add(erin)
+        session.commit()
+        erin_id = erin.id
+    assert erin_id is not None
+    _confirm(circle, *_matches(circle.db, erin_id, 1))
+    real = reminders.mail_friend
+
+    def breaks_for_erin(session, settings, box, owner, friend, *a, **kw):  # type: ignore[no-untyped-def]
+        if friend.id == erin_id:
+            raise RuntimeError("the template broke")
+        return real(session, settings, box, owner, friend, *a, **kw)
+
+    monkeypatch.setattr(reminders, "mail_friend", breaks_for_erin)
+    at = T0 + timedelta(seconds=10)
+    assert _remind(circle, at) == 1  # Dana's, in spite of Erin's
+    with Session(circle.db) as session:
+        erin_row = session.get_one(Friend, erin_id)
+        assert erin_row.next_reminder_at == at + reminders.RETRY_AFTER
+        assert erin_row.reminders_sent == 0

@@ -25,12 +25,17 @@ def send_checklist(
     if friend is None:
         raise HTTPException(404, "no such friend")
     try:
-        mail = checklist.send(session, services.settings, services.box, owner, friend)
+        sending = checklist.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         raise HTTPException(422, str(e)) from None
-    services.queue_mail(session, mail)
+    services.queue_mail(session, sending.mail)
     items = checklist.items_of(session, friend)
-    return ChecklistQueued(items=len(items), open_items=checklist.open_count(items))
+    return ChecklistQueued(
+        items=len(items),
+        open_items=checklist.open_count(items),
+        sent=sending.sent,
+        detail=sending.detail,
+    )
 
 
 def item_public(token: str, item: Match) -> ChecklistItemPublic:

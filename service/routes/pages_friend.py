@@ -13,6 +13,7 @@ from service.invites import CONSENT_VERSION
 from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
 from service.routes.pages import CsrfChecked, flash_of, redirect, render, take_flash
 from service.routes.streaming import receive_archive
+from service.states import FriendStatus, SourceKind
 from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
@@ -54,17 +55,17 @@ def owner_face(
 def consent(
     token: str, friend: InvitedFriend, session: SessionDep, accept: Annotated[str, Form()]
 ) -> Response:
-    files = invites.consent(session, friend, accept == "yes")
-    session.commit()
-    invites.remove_files(files)
-    return redirect(f"/invite/{token}/share" if friend.status == "accepted" else f"/invite/{token}")
+    invites.consent(session, friend, accept == "yes")
+    return redirect(
+        f"/invite/{token}/share" if friend.status == FriendStatus.accepted else f"/invite/{token}"
+    )
 
 
 @router.get("/invite/{token}/share", response_class=HTMLResponse)
 def share(
     token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
 ) -> Response:
-    if friend.status != "accepted":
+    if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
     owner = session.get(Owner, friend.owner_id)
     response = render(
@@ -91,7 +92,7 @@ async def share_upload(
     No CSRF token: the credential is the token in the path, not a cookie, so another site
     cannot borrow it; and reading a form field first would mean buffering the whole upload.
     """
-    if friend.status != "accepted":
+    if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
     try:
         received = await receive_archive(
@@ -102,7 +103,7 @@ async def share_upload(
     services.queue_scan(
         session,
         friend,
-        kind="export",
+        kind=SourceKind.export,
         label=received.filename,
         upload=received.path,
         size=received.size,
@@ -119,11 +120,11 @@ def share_profile(
     url: Annotated[str, Form()],
 ) -> Response:
     """A public profile link from the share page's form."""
-    if friend.status != "accepted":
+    if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
     try:
         link = services.readable_profile(url)
     except UnreadableLink as e:
         return redirect(f"/invite/{token}/share#profile", error=str(e))
-    services.queue_scan(session, friend, kind="profile", label=link)
+    services.queue_scan(session, friend, kind=SourceKind.profile, label=link)
     return redirect(f"/invite/{token}/share#scans")

@@ -21,6 +21,7 @@ from service.routes.pages import (
     take_flash,
 )
 from service.security import RateLimited, count_attempt
+from service.states import TokenKind
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -110,7 +111,7 @@ def _logged_in(session: SessionDep, services: ServicesDep, owner: accounts.Owner
     response = redirect("/")
     response.set_cookie(
         SESSION_COOKIE,
-        accounts.issue_token(session, owner, "session"),
+        accounts.issue_token(session, owner, TokenKind.session),
         httponly=True,
         samesite="lax",
         max_age=14 * 86400,
@@ -178,9 +179,7 @@ def account(request: Request, owner: PageOwner, services: ServicesDep) -> Respon
 
 @router.post("/account/delete", dependencies=[CsrfChecked])
 def delete_account(owner: PageOwner, session: SessionDep) -> Response:
-    files = accounts.delete_owner(session, owner)
-    session.commit()
-    invites.remove_files(files)
+    accounts.delete_owner(session, owner)
     response = redirect("/?deleted=1")
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -194,10 +193,8 @@ def send_checklist(
     if friend is None:
         raise HTTPException(404, "no such friend")
     try:
-        mail = checklist.send(session, services.settings, services.box, owner, friend)
+        sending = checklist.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         return redirect(f"/friends/{friend_id}#checklist", error=str(e))
-    services.queue_mail(session, mail)
-    return redirect(
-        f"/friends/{friend_id}#checklist", notice=f"The checklist is on its way to {friend.email}."
-    )
+    services.queue_mail(session, sending.mail)
+    return redirect(f"/friends/{friend_id}#checklist", notice=sending.detail)

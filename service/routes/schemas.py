@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
+from service.states import ANSWERS, DECISIONS, Answer, Band, Review
 from service.tables import Friend, Match, Owner, ReferenceFace, Scan
+
+
+class OneOf:
+    """A request field that takes only some states of its enum, e.g. `Annotated[Review,
+    OneOf(DECISIONS)]`. The schema and the error name the values ('confirmed' or 'rejected'),
+    where a `Literal` of the members would show their Python repr to API clients."""
+
+    def __init__(self, states: Iterable[StrEnum]) -> None:
+        self.values = [state.value for state in states]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            source, core_schema.literal_schema(self.values)
+        )
 
 
 class OwnerCreate(BaseModel):
@@ -122,7 +142,7 @@ class MatchPublic(BaseModel):
 
 
 class ReviewRequest(BaseModel):
-    decision: Literal["confirmed", "rejected"]
+    decision: Annotated[Review, OneOf(DECISIONS)]
 
 
 class ConsentRequest(BaseModel):
@@ -178,14 +198,16 @@ class ChecklistPublic(BaseModel):
 
 
 class AnswerRequest(BaseModel):
-    status: Literal["removed", "private", "keep", "not_me"]
+    status: Annotated[Answer, OneOf(ANSWERS)]
 
 
 class ChecklistQueued(BaseModel):
     items: int
     open_items: int
+    sent: bool  # False: the same list went out moments ago, and `detail` says when
+    detail: str
 
 
 class BulkReviewRequest(BaseModel):
-    decision: Literal["confirmed", "rejected"]
-    band: Literal["strong", "possible"] | None = None
+    decision: Annotated[Review, OneOf(DECISIONS)]
+    band: Band | None = None
