@@ -27,3 +27,4 @@ bench: sync
 	$(UV) run python tests/bench/service_bench.py
 	$(UV) run python tests/bench/ingest_bench.py
 	$(UV) run python tests/bench/review_bench.py
+	$(UV) run python tests/bench/jobs_bench.py
