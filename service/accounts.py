@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.db import remove_after_commit
+from service.erasure import erase_mails, erase_rate_events, forget_deleted_rows
 from service.security import hash_password, new_token, token_hash, verify_password
 from service.states import TokenKind
 from service.tables import LoginToken, Owner, Source, utcnow
@@ -83,13 +85,18 @@ def revoke_token(session: Session, token: str) -> None:
     session.execute(delete(LoginToken).where(col(LoginToken.token_hash) == token_hash(token)))
 
 
-def delete_owner(session: Session, owner: Owner) -> None:
-    """Delete the owner and, by cascade, every row of theirs; their uploads go once this commits."""
+def delete_owner(session: Session, owner: Owner, outbox: Path | None = None) -> None:
+    """Delete the owner and, by cascade, every row of theirs; their uploads, the mails about
+    them in `outbox` and SQLite's log of the deleted rows go once this commits."""
+    assert owner.id is not None
     uploads = session.exec(
         select(Source.upload_path).where(
             Source.owner_id == owner.id, col(Source.upload_path).is_not(None)
         )
     ).all()
+    erase_mails(session, outbox, owner_id=owner.id)
+    erase_rate_events(session, owner.email, f"invite:{owner.id}")
     session.delete(owner)
     session.flush()
     remove_after_commit(session, [path for path in uploads if path])
+    forget_deleted_rows(session)

@@ -92,8 +92,11 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _logging() -> None:
+    from service.logs import redact_access_log
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("huey").setLevel(logging.WARNING)  # not a line per 5-second tick
+    redact_access_log()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -136,6 +139,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("serve", "worker", "migrate"):
+        os.umask(0o077)  # what the service and its libraries create is its own: 0600 and 0700
     handlers = {"scan": _scan, "serve": _serve, "worker": _worker, "migrate": _migrate}
     return handlers[args.command](args)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.private_files import private_folder, write_private
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -96,13 +98,12 @@ class Settings(BaseSettings):
     def prepared(self) -> Settings:
         """Create the data folders and the secret key file; refuse a weak explicit key."""
         for folder in (self.data_dir, self.quarantine_dir, self.thumbnails_dir, self.outbox_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise ValueError("PHOTO_REMOVAL_SECRET_KEY must be at least 32 characters long")
             return self
         key_file = self.data_dir / "secret.key"
         if not key_file.exists():
-            key_file.touch(mode=0o600)
-            key_file.write_text(secrets.token_urlsafe(48))
+            write_private(key_file, secrets.token_urlsafe(48).encode())
         return self.model_copy(update={"secret_key": key_file.read_text().strip()})

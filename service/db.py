@@ -11,8 +11,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, make_url, text
 from sqlmodel import Session, create_engine
+
+from service.private_files import private_file
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -21,6 +23,9 @@ _AFTER_COMMIT = "photo_removal_after_commit"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            private_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -32,6 +37,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the scan job's writes
     cursor.execute("PRAGMA foreign_keys=ON")  # deleting an owner cascades to everything of theirs
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows (a withdrawn friend's faces, a deleted owner) are overwritten, not left behind.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -35,6 +35,7 @@ from service.ingest.fetch import FetchOptions
 from service.notify.mail import deliver, retry_delay, stranded_mails
 from service.notify.reminders import send_due_digests, send_due_reminders
 from service.notify.transport import TemporaryFailure, make_transport
+from service.private_files import private_file
 from service.scan import ScanContext, run_scan, waiting_scans
 from service.secrets_box import SecretBox
 from service.tables import Periodic, Source, utcnow
@@ -61,6 +62,7 @@ def make_huey(settings: Settings) -> Huey:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey("photo-removal", url=url, results=False)
     path = url.removeprefix("sqlite:///") if url else str(settings.data_dir / "queue.db")
+    private_file(Path(path))
     return SqliteHuey("photo-removal", filename=path, results=False)
 
 

@@ -80,15 +80,23 @@ def _insert_once(session: Session, values: dict[str, Any]) -> Any:
     )
 
 
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def outbox_file(key: str) -> str:
+    """The name of the outbox file of the mail with this key (see OutboxTransport)."""
+    return f"{_digest(key)}.eml"
+
+
 def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr(("Photo removal", settings.mail_from))
     message["To"] = mail.to
     message["Subject"] = mail.subject
     # A stable Message-ID: should a crash make us send twice, mail clients still show one.
-    digest = hashlib.sha256(mail.idempotency_key.encode()).hexdigest()[:24]
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = f"<{digest}@{domain}>"
+    message["Message-ID"] = f"<{_digest(mail.idempotency_key)}@{domain}>"
     for name, value in mail.headers.items():
         message[name] = value
     message.set_content(mail.text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -10,6 +11,7 @@ from typing import Protocol
 import aiosmtplib
 
 from service.config import Settings
+from service.private_files import private_folder, write_private
 
 
 class TemporaryFailure(Exception):
@@ -27,11 +29,13 @@ class OutboxTransport:
         self.folder = folder
 
     def send(self, message: EmailMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
-        path = self.folder / f"{name}.eml"
+        private_folder(self.folder)
+        # Named by the Message-ID's digest (see mail.outbox_file): one file per mail, however often
+        # it is sent, and one the service can find again to delete.
+        digest = str(message["Message-ID"]).strip("<>").partition("@")[0]
+        path = self.folder / f"{os.path.basename(digest)}.eml"
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(bytes(message))
+        write_private(temporary, bytes(message))
         temporary.replace(path)  # a reader never sees half a mail
 
 

@@ -68,8 +68,8 @@ def me(owner: CurrentOwner) -> OwnerPublic:
 
 
 @router.delete("/me", status_code=204)
-def delete_me(owner: CurrentOwner, session: SessionDep) -> Response:
-    accounts.delete_owner(session, owner)
+def delete_me(owner: CurrentOwner, session: SessionDep, services: ServicesDep) -> Response:
+    accounts.delete_owner(session, owner, services.settings.outbox_dir)
     return Response(status_code=204)
 
 

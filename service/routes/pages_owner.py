@@ -178,8 +178,8 @@ def account(request: Request, owner: PageOwner, services: ServicesDep) -> Respon
 
 
 @router.post("/account/delete", dependencies=[CsrfChecked])
-def delete_account(owner: PageOwner, session: SessionDep) -> Response:
-    accounts.delete_owner(session, owner)
+def delete_account(owner: PageOwner, session: SessionDep, services: ServicesDep) -> Response:
+    accounts.delete_owner(session, owner, services.settings.outbox_dir)
     response = redirect("/?deleted=1")
     response.delete_cookie(SESSION_COOKIE)
     return response

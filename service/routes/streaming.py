@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.ingest.archives import archive_kind
+from service.private_files import open_private
 
 
 @dataclass
@@ -71,7 +72,7 @@ class _Receiver:
             self.found = True
             raw = options.get(b"filename", b"upload").decode("utf-8", "replace")
             self.filename = os.path.basename(raw.replace("\\", "/"))[:200] or "upload"
-            self._file = self.path.open("wb")  # type: ignore[assignment]
+            self._file = open_private(self.path)  # type: ignore[assignment]
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._file is None or self.part.field_name != b"file":
