@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -40,10 +41,42 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csrf_matches(cookie_value: str | None, form_value: str | None) -> bool:
-    return bool(cookie_value and form_value) and hmac.compare_digest(
-        str(cookie_value), str(form_value)
+def new_csrf_token(key: str, session: str | None) -> str:
+    """A form token bound to the log-in session it is made for (None: no one logged in), as
+    `nonce.mac`. It is the cookie's value too (double submit); a cookie planted from a sibling
+    domain still fails: without the secret key no one makes the mac for another's session."""
+    nonce = secrets.token_urlsafe(16)
+    return f"{nonce}.{_csrf_mac(key, nonce, session)}"
+
+
+def csrf_bound(key: str, token: str, session: str | None) -> bool:
+    """True when `token` was made by new_csrf_token for this very session."""
+    nonce, _, mac = token.partition(".")
+    return bool(nonce and mac) and hmac.compare_digest(
+        _bytes(mac), _bytes(_csrf_mac(key, nonce, session))
     )
+
+
+def csrf_matches(
+    key: str, cookie_value: str | None, form_value: str | None, session: str | None
+) -> bool:
+    """The form's token equals the cookie, and both were made for this session."""
+    if not (cookie_value and form_value):
+        return False
+    return hmac.compare_digest(_bytes(cookie_value), _bytes(form_value)) and csrf_bound(
+        key, cookie_value, session
+    )
+
+
+def _csrf_mac(key: str, nonce: str, session: str | None) -> str:
+    message = b"csrf\0" + _bytes(nonce) + b"\0" + _bytes(session or "")
+    digest = hmac.new(_bytes(key), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _bytes(text: str) -> bytes:
+    # compare_digest refuses str with non-ASCII characters (a TypeError, so a 500): compare bytes.
+    return text.encode("utf-8", "replace")
 
 
 class RateLimited(Exception):

@@ -87,16 +87,37 @@ class Fetched:
 
 
 def is_public_address(text: str) -> bool:
-    """True for an address on the public internet (an IPv6-mapped IPv4 is judged as IPv4)."""
+    """True for an address on the public internet. An IPv6 address that carries an IPv4 one
+    (mapped, translated, compatible, 6to4, Teredo) is judged by the IPv4 it leads to; a NAT64
+    address never passes, since the translator reaches whatever IPv4 it embeds, the private
+    ones included, and which prefixes a network translates is not known from here."""
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if any(address in network for network in _NAT64):
+            return False
+        embedded = _embedded_ipv4(address)
         if embedded is not None:
             return is_public_address(str(embedded))
     return address.is_global and not address.is_multicast
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# ::a.b.c.d (IPv4-compatible, deprecated but still routed by some stacks) and ::ffff:0:a.b.c.d
+# (IPv4-translated, SIIT); ::ffff:a.b.c.d (mapped) has its own property below.
+_CARRYING_IPV4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if any(address in network for network in _CARRYING_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 class _CheckedBackend(httpcore.SyncBackend):
