@@ -32,10 +32,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PERIODIC = ("tick", "sweep")
+FRIEND_STATES_0003 = ("invited", "accepted", "declined", "withdrawn")
 # table -> the constraints its state columns get (the same ones service/tables.py declares)
 CHECKS = {
     "logintoken": [one_of("kind", TokenKind)],
-    "friend": [one_of("status", FriendStatus)],
+    # The friend states as they were then (0004 adds one): the same schema on every run.
+    "friend": [one_of("status", [FriendStatus(s) for s in FRIEND_STATES_0003])],
     "source": [one_of("kind", SourceKind)],
     "scan": [one_of("status", ScanStatus)],
     "matchgroup": [one_of("decision", DECISIONS, nullable=True)],
