@@ -1,4 +1,5 @@
-"""Owners: signing up, logging in, tokens for the API and sessions for the pages, leaving."""
+"""Owners: signing up, logging in, tokens for the API and sessions for the pages, what an owner
+may do, leaving. Who may sign up at all is decided in service/signups.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from service.addresses import NotAnAddress, normal_address
 from service.audit import record
 from service.db import remove_after_commit
 from service.erasure import erase_mails, erase_rate_events, forget_deleted_rows
@@ -22,28 +24,54 @@ class AccountError(ValueError):
     """Something the person typed is not acceptable; the message says what."""
 
 
+class NotAllowed(Exception):
+    """The owner (or would-be owner) may not do this, at least not now; the message says why
+    and what to do. Answered with 403."""
+
+
 def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email or len(email) > 320:
-        raise AccountError("please enter a valid e-mail address")
-    return email
+    """One address as stored (service/addresses.py: the API's schemas check with the same)."""
+    try:
+        return normal_address(email)
+    except NotAnAddress as e:
+        raise AccountError(str(e)) from None
 
 
 def register(session: Session, email: str, password: str, name: str) -> Owner:
+    """Create the account; the first one is the instance's admin. Whether this person may sign
+    up at all is service/signups.py's to decide."""
     email = normalise_email(email)
     if len(password) < 10:
         raise AccountError("the password needs at least 10 characters")
-    if not name.strip():
+    name = " ".join(name.split())[:200]  # one line: friends see it in mail headers
+    if not name:
         raise AccountError("please enter your name")
     if session.exec(select(Owner).where(Owner.email == email)).first():
         raise AccountError("an account with this e-mail address exists already")
-    owner = Owner(email=email, name=name.strip()[:200], password_hash=hash_password(password))
+    # Two first accounts at once cannot both be admin: a unique index refuses the second row,
+    # and that request fails and is rolled back (trying again signs up as the second owner).
+    first = session.exec(select(Owner.id).limit(1)).first() is None
+    owner = Owner(email=email, name=name, password_hash=hash_password(password), is_admin=first)
     session.add(owner)
     session.flush()
     assert owner.id is not None
-    record(session, owner.id, "owner", "signed_up")
+    record(session, owner.id, "owner", "signed_up", admin=first)
     return owner
+
+
+def may_invite(owner: Owner) -> None:
+    """Raise NotAllowed unless the owner may invite anyone (friends or owners): their address
+    is confirmed, and no friend's report has frozen them."""
+    if owner.frozen_at is not None:
+        raise NotAllowed(
+            "your account is on hold: a friend reported one of your invitations, and the admin "
+            "of this service will look into it. Until then you cannot invite anyone"
+        )
+    if owner.confirmed_at is None:
+        raise NotAllowed(
+            f"confirm your address first: we sent a link to {owner.email}. Nothing arrived? "
+            "You can have it sent again from your dashboard"
+        )
 
 
 def authenticate(session: Session, email: str, password: str) -> Owner | None:

@@ -4,12 +4,14 @@ when the queue is the embedded SQLite one)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -19,15 +21,21 @@ from service.config import Settings
 from service.db import make_engine, migrate
 from service.jobs import Jobs
 from service.routes import (
+    api_admin,
     api_checklist,
     api_friend,
     api_owner,
+    pages_admin,
     pages_checklist,
     pages_friend,
     pages_owner,
     pages_review,
+    pages_signup,
 )
-from service.routes.deps import Services
+from service.routes.api_owner import MAX_REFERENCE_BYTES
+from service.routes.deps import SESSION_COOKIE, Services
+from service.routes.headers import SecurityHeaders
+from service.routes.limits import BodyLimit
 from service.routes.pages import LoginRequired
 from service.secrets_box import SecretBox
 
@@ -69,15 +77,28 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
 
     app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    slack = 2**20  # multipart framing; the routes check the file's own size exactly
+    archive = services.settings.max_upload_bytes + slack
+    photo = MAX_REFERENCE_BYTES + slack
+    uploads = [
+        (r"/api/v1/invites/[^/]+/exports", archive),
+        (r"/invite/[^/]+/share", archive),
+        (r"(/api/v1)?/reference-photos", photo),
+    ]
+    app.add_middleware(BodyLimit, uploads=uploads)
+    app.add_middleware(SecurityHeaders, session_cookie=SESSION_COOKIE)  # outermost: on every answer
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     for module in (
         api_owner,
         api_friend,
         api_checklist,
+        api_admin,
         pages_owner,
+        pages_signup,
         pages_review,
         pages_friend,
         pages_checklist,
+        pages_admin,
     ):
         app.include_router(module.router)
 
@@ -102,6 +123,10 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": without_input(exc.errors())}, status_code=422)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -112,3 +137,31 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
 
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
+
+
+def without_input(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's 422 details without the input: echoing it mirrored a 300 MB body back, and a
+    lone surrogate in it could not be encoded (a 500). Context values that repeat it go too."""
+    quiet = []
+    for error in errors:
+        given = error.get("input")
+        context = {
+            key: value
+            for key, value in (error.get("ctx") or {}).items()
+            if isinstance(value, int | float)
+            or (isinstance(value, str) and (not isinstance(given, str) or given not in value))
+        }
+        shown = {
+            "type": error.get("type"),
+            "loc": [_printable(part) for part in error.get("loc", ())],
+            "msg": _printable(error.get("msg", "")),
+        }
+        quiet.append(
+            shown | ({"ctx": {k: _printable(v) for k, v in context.items()}} if context else {})
+        )
+    return quiet
+
+
+def _printable(value: Any) -> Any:
+    """A string as UTF-8 can carry it (a lone surrogate becomes "?")."""
+    return value.encode("utf-8", "replace").decode() if isinstance(value, str) else value

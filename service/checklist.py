@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service.audit import record
 from service.config import Settings
 from service.instructions import instructions_for
-from service.invites import token_of
+from service.invites import report_url, token_of
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
 from service.states import ANSWERS, Answer, FriendStatus, Review
@@ -228,6 +228,7 @@ def mail_friend(
         "open": open_count(items),
         "checklist_url": link(settings, box, friend),
         "unsubscribe_url": link(settings, box, friend, "unsubscribe"),
+        "report_url": report_url(settings, token_of(box, friend)),
         **extra,
     }
     return compose(

@@ -103,9 +103,19 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.config import Settings
 
     _logging()
-    uvicorn.run(create_app(), host=args.host, port=args.port)
+    settings = Settings()
+    # uvicorn believes X-Forwarded-For from loopback unless told otherwise, which let any local
+    # client (or one behind a proxy that passes the header on) choose its own address.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     allow_private_fetch: bool = False
     bluesky_api: str = "https://public.api.bsky.app"
     flickr_api_key: str = ""  # Flickr profile links need one; without it they are refused kindly
+    # Who may open an owner account: anyone, holders of an owner invitation, or no one; the
+    # first account (the instance's admin) always may.
+    signups: Literal["open", "invite", "closed"] = "invite"
     reminder_after: str = "3d,7d,14d"
     verify_every: str = "1d"
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     queue_workers: int = Field(default=1, ge=1)  # jobs at once in one consumer
     scan_lease_seconds: int = Field(default=120, ge=1)  # a silent scan worker is presumed dead
     login_attempts_per_15min: int = Field(default=10, ge=1)
+    # Comma-separated proxy addresses whose X-Forwarded-For is believed; empty: no one's is, so
+    # a client cannot pick the address the log-in rate limit counts under.
+    trusted_proxies: str = ""
     invitations_per_hour: int = Field(default=30, ge=1)
 
     @field_validator("reminder_after")

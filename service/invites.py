@@ -7,29 +7,44 @@ from datetime import timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from service.accounts import AccountError, may_invite, normalise_email
 from service.audit import record
 from service.config import Settings
 from service.db import remove_after_commit
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
 from service.security import new_token, token_hash
+from service.signups import reply_to
 from service.states import Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
 
 # Bump when the consent text in web/templates/invite.html changes: consent is to a version.
-CONSENT_VERSION = "2026-12-05"  # other faces are held, encrypted, until the scan ends
+CONSENT_VERSION = "2026-12-06"  # check the face and the address; ask the person; report
 
 
 class InviteError(ValueError):
     """The invitation cannot be made; the message says why."""
 
 
+class SharingPaused(Exception):
+    """The owner is frozen (a friend reported them): nothing new is accepted or scanned."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sharing is paused: the admin of this service is looking into a report about the "
+            "person who invited you, and nothing new is scanned until then"
+        )
+
+
 def invite(
     session: Session, settings: Settings, box: SecretBox, owner: Owner, name: str, email: str
 ) -> tuple[Friend, str, OutgoingMail | None]:
-    """Create the friend and their invitation mail; returns the raw token (shown once)."""
-    from service.accounts import AccountError, normalise_email
+    """Create the friend and their invitation mail; returns the raw token (shown once).
 
+    Only a confirmed owner who is not frozen may invite (accounts.NotAllowed otherwise). The
+    mail names the owner with their confirmed address and replies go to it, so the friend can
+    ask the real person before accepting."""
+    may_invite(owner)
     if not name.strip():
         raise InviteError("please enter your friend's name")
     try:
@@ -57,10 +72,13 @@ def invite(
         friend_id=friend.id,
         context={
             "owner_name": owner.name,
+            "owner_email": owner.email,
             "friend_name": friend.name,
             "invite_url": invite_url(settings, token),
+            "report_url": report_url(settings, token),
             "expires_on": friend.expires_at.strftime("%-d %B %Y"),
         },
+        headers={"Reply-To": reply_to(owner)},
     )
     record(session, owner.id, "owner", "friend_invited", friend_id=friend.id)
     return friend, token, mail
@@ -68,6 +86,11 @@ def invite(
 
 def invite_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/invite/{token}"
+
+
+def report_url(settings: Settings, token: str) -> str:
+    """Where a friend reports the invitation; every mail to a friend carries it."""
+    return f"{invite_url(settings, token)}/report"
 
 
 def token_of(box: SecretBox, friend: Friend) -> str:
@@ -81,23 +104,43 @@ def friend_for_token(session: Session, token: str) -> Friend | None:
     checklist (and to withdrawing) for as long as the owner keeps their account.
     """
     friend = session.exec(select(Friend).where(Friend.token_hash == token_hash(token))).first()
-    if friend is None or (friend.status != FriendStatus.accepted and friend.expires_at <= utcnow()):
+    if friend is None or friend.status == FriendStatus.reported:
+        return None  # a reported invitation is dead for good
+    if friend.status != FriendStatus.accepted and friend.expires_at <= utcnow():
         return None
     return friend
 
 
-def consent(session: Session, friend: Friend, accept: bool) -> None:
-    """Record the friend's answer; declining purges their data."""
+def check_sharing(session: Session, friend: Friend) -> None:
+    """Raise SharingPaused while the friend's owner is frozen."""
+    owner = session.get(Owner, friend.owner_id)
+    if owner is None or owner.frozen_at is not None:
+        raise SharingPaused
+
+
+def consent(session: Session, friend: Friend, accept: bool, whole_photos: bool = False) -> None:
+    """Record the friend's answer; declining purges their data. Accepting an invitation of a
+    frozen owner raises SharingPaused (declining and withdrawing always work). `whole_photos`:
+    the owner may see the whole photos found, not only the region around their own face."""
     actor = f"friend:{friend.id}"
     if accept:
+        check_sharing(session, friend)
         friend.status, friend.consented_at = FriendStatus.accepted, utcnow()
         friend.consent_version = CONSENT_VERSION
+        friend.shows_whole_photos = whole_photos
         session.add(friend)
-        record(session, friend.owner_id, actor, "consent_given", version=CONSENT_VERSION)
+        record(
+            session,
+            friend.owner_id,
+            actor,
+            "consent_given",
+            version=CONSENT_VERSION,
+            whole_photos=whole_photos,
+        )
         return
     was_accepted = friend.status == FriendStatus.accepted
     friend.status = FriendStatus.withdrawn if was_accepted else FriendStatus.declined
-    friend.consented_at = None
+    friend.consented_at, friend.shows_whole_photos = None, False
     session.add(friend)
     record(session, friend.owner_id, actor, "consent_withdrawn" if was_accepted else "declined")
     purge(session, friend)

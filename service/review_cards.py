@@ -2,6 +2,9 @@
 
 Cards are built from the matches' small columns only; thumbnails and encodings stay in the
 database until a picture is asked for, so 2,000 matches open as fast as 20.
+
+The owner sees their own face: each match's owner view (the region around the face, every other
+face blurred), and the friend's whole photo only when the friend chose to show it at consent.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import defer
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from service.states import Band, Review
 from service.tables import Friend, Match, MatchGroup, Owner
@@ -23,7 +27,11 @@ STRIP_SIZE = 12  # faces shown beside a group's clearest one; the rest are count
 FACE_HEIGHT = 192  # px: large enough to tell a face apart from a look-alike
 FACE_MARGIN = 1.8  # the crop's side, in face sizes: hair, chin and a little of the scene
 CLEAR_ENOUGH = 96  # px of face in the thumbnail beyond which a face is not any clearer
-LIGHT = (defer(Match.thumbnail), defer(Match.sealed_encoding))  # type: ignore[arg-type]
+LIGHT = (
+    defer(Match.thumbnail),  # type: ignore[arg-type]
+    defer(Match.owner_view),  # type: ignore[arg-type]
+    defer(Match.sealed_encoding),  # type: ignore[arg-type]
+)
 
 
 @dataclass
@@ -32,7 +40,7 @@ class GroupCard:
 
     group: MatchGroup
     faces: list[Match]
-    pictured: set[int]  # ids of the faces with a stored thumbnail
+    pictured: set[int]  # ids of the faces with a picture the owner may see
     elsewhere: int  # pending matches of the group in other friends' photos: decided with these
     bands: Counter[Band] = field(init=False)
     reviews: Counter[Review] = field(init=False)
@@ -81,8 +89,11 @@ def _clarity(match: Match, pictured: bool) -> tuple[bool, float, float, int]:
 
 def group_cards(session: Session, owner: Owner, friend: Friend) -> list[GroupCard]:
     """The friend's grouped matches as cards: strong groups first, larger before smaller."""
+    shown: ColumnElement[bool] = col(Match.owner_view).is_not(None)
+    if friend.shows_whole_photos:
+        shown = or_(shown, col(Match.thumbnail).is_not(None))
     rows = session.exec(
-        select(Match, col(Match.thumbnail).is_not(None))
+        select(Match, shown)
         .options(*LIGHT)
         .where(
             Match.owner_id == owner.id,
@@ -195,20 +206,60 @@ def tally(session: Session, owner: Owner, friend: Friend) -> Tally:
     return counts
 
 
-def picture_sizes(matches: list[Match]) -> dict[int, tuple[int, int]]:
-    """Each thumbnail's pixel size (read from its header), to outline the face in percent."""
-    return {
-        m.id: Image.open(io.BytesIO(m.thumbnail)).size
-        for m in matches
-        if m.id is not None and m.thumbnail
-    }
+@dataclass(frozen=True)
+class Picture:
+    """What the owner is shown of a match's photo, and where their face is in it."""
+
+    jpeg: bytes
+    box: tuple[float, float, float, float]  # top, right, bottom, left, in the picture's pixels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return Image.open(io.BytesIO(self.jpeg)).size  # read from the header only
 
 
-def face_picture(match: Match, height: int = FACE_HEIGHT) -> bytes:
-    """The matched face cut from the stored thumbnail, with a margin, `height` pixels tall."""
-    assert match.thumbnail is not None
-    image = Image.open(io.BytesIO(match.thumbnail)).convert("RGB")
-    top, right, bottom, left = (v * match.thumbnail_scale for v in match.box)
+def owner_picture(match: Match, friend: Friend) -> Picture | None:
+    """The owner's view of the match; the friend's whole photo only if they chose to show it."""
+    if friend.shows_whole_photos and match.thumbnail is not None:
+        top, right, bottom, left = (v * match.thumbnail_scale for v in match.box)
+        return Picture(match.thumbnail, (top, right, bottom, left))
+    if match.owner_view is not None and match.owner_view_box:
+        top, right, bottom, left = (float(v) for v in match.owner_view_box)
+        return Picture(match.owner_view, (top, right, bottom, left))
+    return None
+
+
+def match_picture(session: Session, match: Match) -> Picture | None:
+    friend = session.get(Friend, match.friend_id)
+    return None if friend is None else owner_picture(match, friend)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A picture's size, and the face in it in percent of that size, to outline it on a card."""
+
+    width: int
+    height: int
+    face: tuple[float, float, float, float]  # x, y, width, height
+
+
+def picture_frames(matches: list[Match], friend: Friend) -> dict[int, Frame]:
+    """The frame of each match's picture that the owner may see (one friend's matches)."""
+    frames: dict[int, Frame] = {}
+    for m in matches:
+        picture = owner_picture(m, friend)
+        if m.id is None or picture is None:
+            continue
+        (width, height), (top, right, bottom, left) = picture.size, picture.box
+        x, y, w, h = left / width, top / height, (right - left) / width, (bottom - top) / height
+        frames[m.id] = Frame(width, height, (100 * x, 100 * y, 100 * w, 100 * h))
+    return frames
+
+
+def face_picture(picture: Picture, height: int = FACE_HEIGHT) -> bytes:
+    """The matched face cut from the owner's picture, with a margin, `height` pixels tall."""
+    image = Image.open(io.BytesIO(picture.jpeg)).convert("RGB")
+    top, right, bottom, left = picture.box
     side = min(max(right - left, bottom - top, 1) * FACE_MARGIN, image.width, image.height)
     # A square window around the face, slid back inside the picture near its edges.
     x = min(max(0.0, (left + right - side) / 2), image.width - side)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from service.db import remove_after_commit, unit_of_work
 from service.faces.decision import Cohort, DecisionRule, Proposal, decide
@@ -91,19 +92,25 @@ class ScanContext:
 QUEUED_GRACE = timedelta(minutes=1)
 
 
+def _frozen_owners() -> SelectOfScalar[int | None]:
+    """Owners a friend reported: no scan of theirs runs until the admin clears them."""
+    return select(col(Owner.id)).where(col(Owner.frozen_at).is_not(None))
+
+
 def waiting_scans(db: Engine, now: datetime) -> list[int]:
     """Scans that need a worker and may have no job in the queue: running ones whose worker
     stopped renewing its lease (it is gone), and queued ones past the grace."""
     with Session(db) as session:
         rows = session.exec(
             select(Scan.id).where(
+                col(Scan.owner_id).not_in(_frozen_owners()),
                 or_(
                     and_(col(Scan.status) == ScanStatus.running, col(Scan.lease_until) < now),
                     and_(
                         col(Scan.status) == ScanStatus.queued,
                         col(Scan.created_at) < now - QUEUED_GRACE,
                     ),
-                )
+                ),
             )
         )
         return [scan_id for scan_id in rows if scan_id is not None]
@@ -184,6 +191,7 @@ def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery, _Know
             update(Scan)
             .where(
                 col(Scan.id) == scan_id,
+                col(Scan.owner_id).not_in(_frozen_owners()),  # reported: waits for the admin
                 or_(
                     col(Scan.status) == ScanStatus.queued,
                     and_(
@@ -350,7 +358,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
     ]
     with unit_of_work(ctx.db) as session:
         _renew(session, ctx, scan)
-        # Thumbnails are read only for the faces proposed.
+        # Thumbnails and owner views are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
         groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
         added = 0
@@ -361,8 +369,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> No
                 continue
             for p in members:
                 face = by_face[p.face]
-                picture = pictures.get((face.batch, face.thumb))
-                session.add(_match(ctx, scan, face, p, group, faces.cohort, picture))
+                session.add(_match(ctx, scan, face, p, group, faces.cohort, pictures))
             added += len(members)
         session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
         session.execute(update(Scan).where(col(Scan.id) == scan.id).values(matches=added))
@@ -386,7 +393,7 @@ def _thumbnails(
 ) -> dict[tuple[int, str], bytes]:
     wanted: dict[int, set[str]] = {}
     for face in faces:
-        wanted.setdefault(face.batch, set()).add(face.thumb)
+        wanted.setdefault(face.batch, set()).update((face.thumb, face.view))
     return {
         (batch, key): picture
         for batch, keys in wanted.items()
@@ -408,7 +415,7 @@ def _match(
     p: Proposal,
     group: MatchGroup,
     cohort: Cohort,
-    thumbnail: bytes | None,
+    pictures: dict[tuple[int, str], bytes],
 ) -> Match:
     assert scan.id is not None
     return Match(
@@ -426,8 +433,10 @@ def _match(
         distance=p.distance,
         band=Band(p.band),
         sealed_encoding=ctx.box.seal(cohort.encodings[p.face].astype(np.float64)),
-        thumbnail=thumbnail,
+        thumbnail=pictures.get((face.batch, face.thumb)),  # the friend's whole photo
         thumbnail_scale=face.thumbnail_scale,
+        owner_view=pictures.get((face.batch, face.view)),  # the owner's own face, no one else's
+        owner_view_box=face.view_box,
         photo_digest=face.digest,
         group_id=group.id,
     )

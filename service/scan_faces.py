@@ -1,7 +1,8 @@
 """The faces of a running scan, sealed batch by batch until the scan decides on the whole source.
 
 A batch is packed as one `.npz` (no pickle): every face's encoding and distance to the owner, and,
-for the faces near the owner, where they were found and the photo's thumbnail.
+for the faces near the owner, where they were found, the photo's thumbnail (the friend's) and the
+face's own view (the owner's).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class NearFace:
     thumb: str  # the key of the photo's thumbnail in its batch ("" if none was made)
     thumbnail_scale: float
     batch: int = 0  # which packed batch holds the thumbnail
+    view: str = ""  # the key of the owner's view of this face in its batch ("" if none)
+    view_box: list[int] | None = None  # the face within that view
 
 
 @dataclass
@@ -69,7 +72,11 @@ def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], possible: float) -> bytes
                 if result.thumbnail and not thumb_key:
                     thumb_key = f"thumb_{len(thumbnails)}"
                     thumbnails[thumb_key] = np.frombuffer(result.thumbnail, dtype=np.uint8)
-                near.append(_near_record(len(encodings), item, result, face.box, thumb_key))
+                record = _near_record(len(encodings), item, result, face.box, thumb_key)
+                if face.view is not None:
+                    record["view"], record["view_box"] = f"view_{len(near)}", list(face.view.box)
+                    thumbnails[record["view"]] = np.frombuffer(face.view.jpeg, dtype=np.uint8)
+                near.append(record)
             encodings.append(face.encoding)
             distances.append(face.nearest)
     arrays: dict[str, Any] = {
@@ -101,6 +108,8 @@ def unpack(data: bytes) -> ScanFaces:
                 digest=r["digest"],
                 thumb=r["thumb"],
                 thumbnail_scale=r["scale"],
+                view=r.get("view", ""),  # batches sealed before owner views have none
+                view_box=r.get("view_box"),
             )
             for r in records
         ]
@@ -108,7 +117,7 @@ def unpack(data: bytes) -> ScanFaces:
 
 
 def thumbnails(data: bytes, keys: Iterable[str]) -> dict[str, bytes]:
-    """The named thumbnails of a packed batch."""
+    """The named thumbnails and owner views of a packed batch."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         return {key: z[key].tobytes() for key in set(keys) if key}
 

@@ -15,6 +15,7 @@ class FriendStatus(StrEnum):
     accepted = "accepted"
     declined = "declined"
     withdrawn = "withdrawn"
+    reported = "reported"  # the friend reported the invitation: its link is dead, their data gone
 
 
 class SourceKind(StrEnum):
@@ -62,6 +63,14 @@ class MailStatus(StrEnum):
 class TokenKind(StrEnum):
     api = "api"
     session = "session"
+
+
+class ReportStatus(StrEnum):
+    """A friend's report of an invitation: open until the admin clears the owner (deleting the
+    owner deletes the report with everything else of theirs)."""
+
+    open = "open"
+    cleared = "cleared"
 
 
 # What a friend may answer (everything but `open`), and what an owner may decide.

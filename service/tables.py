@@ -13,10 +13,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -26,6 +29,7 @@ from service.states import (
     Band,
     FriendStatus,
     MailStatus,
+    ReportStatus,
     Review,
     ScanStatus,
     SourceKind,
@@ -81,11 +85,29 @@ def _owner_fk() -> Any:
 
 
 class Owner(SQLModel, table=True):
+    # At most one owner is the instance's admin (the first account): a partial unique index.
+    __table_args__ = (
+        Index(
+            "ix_owner_one_admin",
+            "is_admin",
+            unique=True,
+            sqlite_where=text("is_admin"),
+            postgresql_where=text("is_admin"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True, max_length=320)
     name: str = Field(max_length=200)
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The instance's admin: the first account; sees reports, clears or deletes frozen owners.
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Set when the owner opened the link mailed to their address; inviting friends needs it.
+    confirmed_at: datetime | None = _when()
+    # Set when a friend reported one of their invitations; until the admin clears them, they
+    # invite no one and no scan runs for them.
+    frozen_at: datetime | None = _when()
     # Friends' answers are gathered into one digest mail, sent when this time comes.
     digest_due_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
@@ -104,6 +126,52 @@ class LoginToken(SQLModel, table=True):
     kind: TokenKind = _state()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConfirmationToken(SQLModel, table=True):
+    """The link that confirms an owner's address; only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    email: str = Field(max_length=320)  # the address it was sent to, the one it confirms
+    token_hash: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OwnerInvitation(SQLModel, table=True):
+    """An invitation to open an owner account (PHOTO_REMOVAL_SIGNUPS=invite), by a confirmed
+    owner; single use, expiring, only the token's SHA-256 is stored. Goes with its inviter."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inviter_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("owner.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    email: str = Field(max_length=320, index=True)
+    token_hash: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = _when()
+
+
+class Report(SQLModel, table=True):
+    """A friend's report of an invitation ("I don't know this person", "not their face"): the
+    owner is frozen until the admin clears them. Goes with the owner, like all of theirs."""
+
+    __table_args__ = (one_of("status", ReportStatus),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    # Who reported, copied: the friend's row stays the owner's, who must not be able to erase
+    # the report by removing the friend.
+    friend_name: str = Field(max_length=200)
+    friend_email: str = Field(max_length=320)
+    reason: str = Field(max_length=1000)
+    status: ReportStatus = _state(ReportStatus.open, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = _when()
 
 
 class ReferenceFace(SQLModel, table=True):
@@ -138,6 +206,8 @@ class Friend(SQLModel, table=True):
     )
     reminders_sent: int = 0
     unsubscribed_at: datetime | None = _when()
+    # Chosen at consent: the owner may see the friend's whole photos, not only their own face.
+    shows_whole_photos: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Source(SQLModel, table=True):
@@ -256,8 +326,13 @@ class Match(SQLModel, table=True):
     status: Answer = _state(Answer.open)  # the friend's answer
     verified_at: datetime | None = _when()
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The friend's whole photo, downscaled: their checklist shows it; the owner only when the
+    # friend chose so at consent (Friend.shows_whole_photos).
     thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     thumbnail_scale: float = 1.0  # thumbnail pixels per original pixel, to outline the face
+    # What the owner is shown: the region around their face, every other face blurred.
+    owner_view: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    owner_view_box: list[int] | None = Field(default=None, sa_column=Column(JSON))  # in the view
     photo_digest: str = Field(default="", max_length=64, index=True)  # the same photo, re-scanned
     group_id: int | None = Field(
         default=None,

@@ -90,6 +90,7 @@ def make_settings(tmp_path: Path, database: str = "sqlite", queue: str = "sqlite
         "secret_key": "test-" + "k" * 40,
         "scan_workers": 1,
         "base_url": "http://testserver",
+        "signups": "open",  # most tests need a second owner; tests of the policy set theirs
     }
     if database == "postgresql":
         values["database_url"] = os.environ["PHOTO_REMOVAL_TEST_DATABASE_URL"]

@@ -16,7 +16,7 @@ from service.app import build_services
 from service.config import Settings
 from service.db import migrate
 from service.routes.deps import Services
-from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, Source
+from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, Source, utcnow
 
 PASSWORD = "correct horse battery"
 SKIN = [(224, 172, 105), (198, 134, 66), (141, 85, 36), (241, 194, 125), (255, 219, 172)]
@@ -91,6 +91,7 @@ def build(
     migrate(services.db)
     with Session(services.db) as session:
         owner = accounts.register(session, "alice@example.org", PASSWORD, "Alice")
+        owner.confirmed_at = utcnow()  # as if she had opened the link of the confirmation mail
         assert owner.id is not None
         session.add(_reference(owner.id))
         group_rows = [MatchGroup(owner_id=owner.id, sealed_centre=b"x") for _ in range(groups)]
@@ -153,6 +154,9 @@ def _matches(
                 sealed_encoding=b"x",
                 thumbnail=picture,
                 thumbnail_scale=0.5,
+                # The owner's view: here the same drawn scene, with the face in its pixels.
+                owner_view=picture,
+                owner_view_box=[v // 2 for v in box],
                 photo_digest=f"{friend_id}-{i}",
             )
         )

@@ -58,6 +58,7 @@ def _people(client: TestClient, faces_dir: Path) -> World:
         ).json()
         ids[f"{who}_ref"], ids[f"{who}_friend"] = ref.json()["id"], friend["id"]
         ids[f"{who}_token"] = friend["invite_url"].rsplit("/", 1)[1]
+        ids[f"{who}_id"] = client.get("/api/v1/me", headers=headers).json()["id"]
     return World(client, client.app.state.services.settings, alice, bob, ids)  # type: ignore[attr-defined]
 
 
@@ -88,6 +89,8 @@ def _alice_match(world: World) -> None:
             band="strong",
             sealed_encoding=b"x",
             thumbnail=_tiny_jpeg(),
+            owner_view=_tiny_jpeg(),
+            owner_view_box=[1, 2, 3, 0],
         )
         session.add(match)
         session.commit()
@@ -130,13 +133,23 @@ OWNER_ROUTES = [
     ("POST", "/api/v1/match-groups/{alice_group}/review", {"decision": "rejected"}, 200),
     ("DELETE", "/api/v1/match-groups/{alice_group}/review", None, 200),
     ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
+    ("POST", "/api/v1/auth/confirm/resend", None, 409),  # confirmed already
+    ("POST", "/api/v1/owner-invitations", {"email": "erin@example.org"}, 202),
     ("DELETE", "/api/v1/me", None, 204),
 ]
 OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match", "alice_group")
+# The admin's routes (alice's: the first account), on another owner (`{owner}`): 404 to bob,
+# even on his own account, as if they did not exist.
+ADMIN_ROUTES = [
+    ("GET", "/api/v1/admin/reports", None, 200),
+    ("GET", "/api/v1/admin/frozen-owners", None, 200),
+    ("POST", "/api/v1/admin/owners/{owner}/clear", None, 200),
+    ("DELETE", "/api/v1/admin/owners/{owner}", None, 204),
+]
 
 
 def _call(world: World, method: str, path: str, body: object, headers: dict[str, str]):  # type: ignore[no-untyped-def]
-    url = path.format(**world.ids)
+    url = path.format(owner=world.ids["bob_id"], **world.ids)
     return world.client.request(method, url, json=body, headers=headers)
 
 
@@ -150,11 +163,20 @@ def test_it_shows_bob_nothing_of_alices(world: World) -> None:
     assert [f["id"] for f in friends] == [world.ids["bob_friend"]]
 
 
+def test_it_shows_bob_no_admin_route(world: World) -> None:
+    for method, path, body, _ in ADMIN_ROUTES:
+        for owner in (world.ids["alice_id"], world.ids["bob_id"]):
+            url = path.format(owner=owner)
+            answer = world.client.request(method, url, json=body, headers=world.bob)
+            assert answer.status_code == 404, (method, url, answer.text)
+            assert answer.json() == {"detail": "Not Found"}  # as for a route that is not there
+
+
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": f"Bearer {WRONG}"}, {"Authorization": "Basic YWxpY2U6eA=="}]
 )
 def test_it_tells_charlie_to_log_in(world: World, headers: dict[str, str]) -> None:
-    for method, path, body, _ in OWNER_ROUTES:
+    for method, path, body, _ in OWNER_ROUTES + ADMIN_ROUTES:
         answer = _call(world, method, path, body, headers)
         assert answer.status_code == 401, (method, path, answer.text)
     upload = world.client.post(
@@ -182,6 +204,9 @@ FRIEND_ROUTES = [
     ("GET", "/invite/{token}", None),
     ("GET", "/invite/{token}/share", None),
     ("GET", "/invite/{token}/faces/{alice_ref}", None),
+    ("POST", "/api/v1/invites/{token}/report", {"reason": "I don't know this person"}),
+    ("GET", "/invite/{token}/report", None),
+    ("POST", "/invite/{token}/report", None),
 ]
 
 
@@ -205,6 +230,15 @@ def test_it_refuses_a_wrong_invitation_token(world: World) -> None:
     for method, path, body in FRIEND_ROUTES:
         answer = _friend_call(world, method, path, body, WRONG)
         assert answer.status_code == 404, (method, path, answer.text)
+
+
+def test_it_refuses_a_wrong_confirmation_token(world: World) -> None:
+    answer = world.client.post("/api/v1/auth/confirm", json={"token": WRONG})
+    assert answer.status_code == 404
+    assert world.client.get(f"/confirm/{WRONG}").status_code == 404
+    # Nor is an invitation token, or a log-in token, a confirmation token.
+    for token in (world.ids["alice_token"], world.alice["Authorization"].split()[1]):
+        assert world.client.post("/api/v1/auth/confirm", json={"token": token}).status_code == 404
 
 
 def test_it_keeps_one_friends_token_away_from_another_owners_objects(world: World) -> None:
@@ -240,9 +274,11 @@ FRIEND_PREFIXES = ("/api/", "/invite/", "/checklist/", "/unsubscribe/")
 
 def test_it_covers_every_route_of_the_app(world: World) -> None:
     covered = {(m, _shape(p)) for m, p, *_ in OWNER_ROUTES + FRIEND_ROUTES}
+    covered |= {(m, _shape(p)) for m, p, *_ in ADMIN_ROUTES}
     covered |= {
         ("POST", "/api/v1/auth/register"),
         ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/auth/confirm"),
         ("POST", "/api/v1/reference-photos"),
     }
     api = [r for r in _all_routes(world) if r.path.startswith(FRIEND_PREFIXES)]
@@ -269,7 +305,14 @@ PAGES_FOR_ANYONE_LOGGED_IN = [
     ("GET", "/account"),
     ("POST", "/friends"),
     ("POST", "/reference-photos"),
+    ("POST", "/owner-invitations"),
+    ("POST", "/confirm/resend"),
     ("POST", "/account/delete"),
+]
+ADMIN_PAGES = [
+    ("GET", "/admin"),
+    ("POST", "/admin/owners/{owner_id}/clear"),
+    ("POST", "/admin/owners/{owner_id}/delete"),
 ]
 
 
@@ -283,6 +326,8 @@ def _browser(world: World, email: str | None) -> tuple[TestClient, str]:
             "/login", data={"email": email, "password": "correct horse battery", "csrf_token": csrf}
         )
         assert answer.status_code == 303, answer.text
+        browser.get("/")  # the CSRF token of the logged-in session
+        csrf = browser.cookies.get("csrf") or ""
     return browser, csrf
 
 
@@ -300,10 +345,20 @@ def test_it_shows_bob_none_of_alices_pages(world: World) -> None:
             assert answer.status_code == 404, (method, url)
 
 
+def test_it_shows_bob_no_admin_page(world: World) -> None:
+    browser, csrf = _browser(world, "bob@example.org")
+    for method, path in ADMIN_PAGES:
+        for owner in (world.ids["alice_id"], world.ids["bob_id"]):
+            url = path.format(owner_id=owner)
+            answer = browser.request(method, url, data={"csrf_token": csrf})
+            assert answer.status_code == 404, (method, url)
+    assert 'href="/admin"' not in browser.get("/").text
+
+
 def test_it_sends_charlie_to_log_in(world: World) -> None:
     browser, csrf = _browser(world, None)
-    for method, path in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN:
-        url = path.format(**world.ids)
+    for method, path in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN + ADMIN_PAGES:
+        url = path.format(owner_id=world.ids["bob_id"], **world.ids)
         answer = browser.request(
             method,
             url,
@@ -318,11 +373,12 @@ def test_it_sends_charlie_to_log_in(world: World) -> None:
 
 
 def test_it_covers_every_page_route(world: World) -> None:
-    covered = {(m, p) for m, p in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN}
+    covered = {(m, p) for m, p in PAGE_ROUTES + PAGES_FOR_ANYONE_LOGGED_IN + ADMIN_PAGES}
     covered |= {
         ("GET", "/"),
         ("GET", "/signup"),
         ("POST", "/signup"),
+        ("GET", "/confirm/{token}"),
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/logout"),
@@ -344,7 +400,7 @@ def test_it_covers_every_page_route(world: World) -> None:
 
 
 def test_it_lets_alice_use_every_owner_route(world: World) -> None:
-    # Last: it ends by deleting alice's account.
-    for method, path, body, expected in OWNER_ROUTES:
+    # Last: it ends by deleting bob's account (alice is the admin), then her own.
+    for method, path, body, expected in ADMIN_ROUTES + OWNER_ROUTES:
         answer = _call(world, method, path, body, world.alice)
         assert answer.status_code == expected, (method, path, answer.text)

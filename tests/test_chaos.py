@@ -337,7 +337,8 @@ def test_three_consumers_send_each_reminder_once(faces_dir: Path, tmp_path: Path
         codes = fleet.stop()
         assert len(_reminders(smtp)) == 3, fleet.tail()
         kinds = sorted(str(m["Subject"]) for m in smtp.messages)
-        assert len(kinds) == rows.mail_count() == 5, kinds  # invitation, checklist, 3 reminders
+        # alice's address confirmation, the invitation, the checklist, 3 reminders
+        assert len(kinds) == rows.mail_count() == 6, kinds
         assert rows.unsettled() == []
         assert codes == [0, 0, 0], fleet.tail()
     finally:

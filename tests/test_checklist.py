@@ -156,6 +156,18 @@ def test_it_sends_the_friend_one_list_of_confirmed_photos(circle: Circle) -> Non
     assert "distance" not in item  # the friend sees the photo and the steps, not the scores
 
 
+def test_it_puts_a_working_report_link_in_every_mail_to_the_friend(circle: Circle) -> None:
+    _confirm(circle, *circle.matches)
+    _send_at(circle, T0)
+    assert _remind(circle, T0 + timedelta(seconds=11)) == 1
+    report = f"http://testserver/invite/{circle.token}/report"
+    for kind in ("invitation", "checklist", "reminder"):
+        [mail] = _mails(circle, kind)
+        assert report in mail.text and f'href="{report}"' in mail.html, kind
+    page = circle.client.get(report.removeprefix("http://testserver"))
+    assert page.status_code == 200 and "Report this invitation" in page.text
+
+
 def test_it_shares_the_friends_answer_with_the_owner(circle: Circle) -> None:
     _confirm(circle, *circle.matches)
     item = circle.matches[0]

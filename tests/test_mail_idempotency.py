@@ -141,6 +141,8 @@ def test_it_says_why_a_second_click_sent_nothing(circle: Circle) -> None:
     csrf = browser.cookies.get("csrf")
     login = {"email": "alice@example.org", "password": "correct horse battery", "csrf_token": csrf}
     assert browser.post("/login", data=login).status_code == 303
+    browser.get("/")  # the CSRF token of the logged-in session
+    csrf = browser.cookies.get("csrf")
     clicked = browser.post(f"/friends/{circle.friend_id}/checklist/send", data={"csrf_token": csrf})
     assert clicked.status_code == 303
     page = browser.get(f"/friends/{circle.friend_id}")

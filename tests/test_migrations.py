@@ -59,6 +59,42 @@ def test_states_get_their_checks_without_losing_a_row(settings: Settings) -> Non
     engine.dispose()
 
 
+def test_owners_get_an_admin_and_friends_can_be_reported_without_losing_a_row(
+    settings: Settings,
+) -> None:
+    # 0004: the first owner becomes the admin, nobody's address counts as confirmed (nobody
+    # confirmed it), and a friend may now be `reported`, which 0003's check refused.
+    engine = make_engine(settings.prepared().sqlalchemy_url)
+    upgrade(engine, "0003")
+    with engine.begin() as connection:
+        for statement in [*_ROWS_AT_0002, _BOB_AT_0003]:
+            connection.execute(text(statement))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE friend SET status = 'reported'"))
+    before = _counts(engine)
+    migrate(engine)
+    assert _counts(engine) == before and all(before.values()), before
+    with engine.begin() as connection:
+        owners = connection.execute(
+            text("SELECT email, is_admin, confirmed_at, frozen_at FROM owner ORDER BY id")
+        ).all()
+        assert [tuple(o) for o in owners] == [
+            ("alice@example.org", True, None, None),
+            ("bob@example.org", False, None, None),
+        ]
+        connection.execute(text("UPDATE friend SET status = 'reported'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE owner SET is_admin = true WHERE id = 2"))  # one admin
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO report (owner_id, friend_name, friend_email, reason, status, "
+                f"created_at) VALUES (2, 'T', 't@example.org', 'r', 'ignored', {_T})"
+            )
+        )
+    engine.dispose()
+
+
 _TABLES = ("owner", "friend", "source", "scan", "match", "outgoingmail", "logintoken")
 _T = "'2026-12-01 10:00:00+00:00'"
 _ROWS_AT_0002 = [
@@ -81,6 +117,12 @@ _ROWS_AT_0002 = [
     f"html, headers, status, attempts, created_at) VALUES (1, 1, 'invitation', 'k', "
     f"'tess@example.org', 's', 't', 'h', '{{}}', 'sent', 1, {_T})",
 ]
+
+
+_BOB_AT_0003 = (
+    "INSERT INTO owner (id, email, name, password_hash, created_at) "
+    f"VALUES (2, 'bob@example.org', 'Bob', 'x', {_T})"
+)
 
 
 def _counts(engine: Engine) -> dict[str, int]:

@@ -25,7 +25,7 @@ from service.faces.images import UnreadablePhoto
 from service.faces.lifeline import die_with_parent
 from service.faces.matching import Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
-from service.faces.thumbnails import photo_thumbnail
+from service.faces.thumbnails import OwnerView, owner_view, photo_thumbnail
 from service.ingest.archives import PhotoReadError
 from service.ingest.items import PhotoItem
 
@@ -35,6 +35,7 @@ class FoundFace:
     box: tuple[int, int, int, int]
     encoding: np.ndarray  # float32, until the source's decision
     distances: np.ndarray  # to each person of the gallery (their closest reference)
+    view: OwnerView | None = None  # what the owner may be shown: near faces only, when asked for
 
     @property
     def nearest(self) -> float:
@@ -45,7 +46,8 @@ class FoundFace:
 class PhotoScan:
     faces: tuple[FoundFace, ...] = ()
     error: str | None = None
-    thumbnail: bytes | None = None  # only for a photo with a face near someone, when asked for
+    thumbnail: bytes | None = None  # only for a photo with a face near someone, when asked for:
+    # the whole photo, for the friend's checklist; the owner sees each near face's view instead
     thumbnail_scale: float = 1.0
     digest: str = ""  # of the photo's bytes: the same photo found again is the same photo
 
@@ -100,8 +102,16 @@ def _scan_photo(data: bytes, thumbnails: bool, gallery: Gallery) -> PhotoScan:
     scan = PhotoScan(faces=found)
     if not (thumbnails and scan.near(thresholds.possible)):
         return scan
+    # Cut from the decoded photo, sharper than the thumbnail; every other face in reach blurred.
+    boxes = [face.box for face in found]
+    found = tuple(
+        replace(face, view=owner_view(photo, face.box, boxes[:i] + boxes[i + 1 :]))
+        if face.nearest <= thresholds.possible
+        else face
+        for i, face in enumerate(found)
+    )
     thumbnail, scale = photo_thumbnail(photo)
-    return replace(scan, thumbnail=thumbnail, thumbnail_scale=scale)
+    return replace(scan, faces=found, thumbnail=thumbnail, thumbnail_scale=scale)
 
 
 class _InlineExecutor(Executor):

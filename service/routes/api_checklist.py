@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from service import checklist, invites
-from service.routes.deps import CurrentOwner, InvitedFriend, ServicesDep, SessionDep
+from service.routes.deps import CurrentOwner, InvitedFriend, RowId, ServicesDep, SessionDep
 from service.routes.schemas import (
     AnswerRequest,
     ChecklistItemPublic,
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1")
 
 @router.post("/friends/{friend_id}/checklist/send", status_code=202)
 def send_checklist(
-    friend_id: int, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+    friend_id: RowId, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> ChecklistQueued:
     friend = invites.friend_of(session, owner, friend_id)
     if friend is None:
@@ -62,14 +62,14 @@ def _item(session: SessionDep, friend: Friend, item_id: int) -> Match:
 
 @router.post("/invites/{token}/checklist/{item_id}")
 def answer_item(
-    token: str, item_id: int, body: AnswerRequest, friend: InvitedFriend, session: SessionDep
+    token: str, item_id: RowId, body: AnswerRequest, friend: InvitedFriend, session: SessionDep
 ) -> ChecklistItemPublic:
     item = checklist.answer(session, friend, _item(session, friend, item_id), body.status)
     return item_public(token, item)
 
 
 @router.get("/invites/{token}/checklist/{item_id}/thumbnail")
-def item_thumbnail(item_id: int, friend: InvitedFriend, session: SessionDep) -> Response:
+def item_thumbnail(item_id: RowId, friend: InvitedFriend, session: SessionDep) -> Response:
     item = _item(session, friend, item_id)
     if item.thumbnail is None:
         raise HTTPException(404, "no thumbnail")

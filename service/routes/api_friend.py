@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
 
-from service import invites, uploads
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from service import invites, reports, uploads
 from service.ingest.profiles import UnreadableLink
-from service.routes.deps import ConsentingFriend, InvitedFriend, ServicesDep, SessionDep
-from service.routes.schemas import ConsentRequest, ProfileRequest, ScanPublic, ScanQueued
+from service.routes.deps import ConsentingFriend, InvitedFriend, RowId, ServicesDep, SessionDep
+from service.routes.schemas import (
+    ConsentRequest,
+    ProfileRequest,
+    Queued,
+    ReportRequest,
+    ScanPublic,
+    ScanQueued,
+)
 from service.routes.streaming import receive_archive
 from service.states import SourceKind
+from service.tables import Friend
 
 router = APIRouter(prefix="/api/v1/invites/{token}")
 
 
+def sharing_friend(friend: ConsentingFriend, session: SessionDep) -> Friend:
+    """A friend who accepted, and whose owner no report has frozen (else 403, saying so)."""
+    try:
+        invites.check_sharing(session, friend)
+    except invites.SharingPaused as e:
+        raise HTTPException(403, str(e)) from None
+    return friend
+
+
+SharingFriend = Annotated[Friend, Depends(sharing_friend)]
+
+
 @router.post("/consent")
 def consent(body: ConsentRequest, friend: InvitedFriend, session: SessionDep) -> dict[str, str]:
-    invites.consent(session, friend, body.accept)
+    try:
+        invites.consent(session, friend, body.accept, body.show_whole_photos)
+    except invites.SharingPaused as e:
+        raise HTTPException(403, str(e)) from None
     return {"status": friend.status}
+
+
+@router.post("/report", status_code=202)
+def report(
+    body: ReportRequest, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Queued:
+    """The friend does not know the owner, or the face is not theirs: the link stops working,
+    what the friend shared is deleted, the owner is frozen and the instance's admin is told."""
+    services.queue_mail(session, reports.report(session, services.settings, friend, body.reason))
+    return Queued(
+        detail="thank you: this link no longer works, everything you shared is deleted, and "
+        "the person who runs this service will look into it"
+    )
 
 
 @router.post("/exports", status_code=202)
 async def upload_export(
-    request: Request, friend: ConsentingFriend, session: SessionDep, services: ServicesDep
+    request: Request, friend: SharingFriend, session: SessionDep, services: ServicesDep
 ) -> ScanQueued:
     received = await receive_archive(
         request, services.settings.quarantine_dir, services.settings.max_upload_bytes
@@ -41,7 +79,7 @@ async def upload_export(
 
 @router.post("/profiles", status_code=202)
 def add_profile(
-    body: ProfileRequest, friend: ConsentingFriend, session: SessionDep, services: ServicesDep
+    body: ProfileRequest, friend: SharingFriend, session: SessionDep, services: ServicesDep
 ) -> ScanQueued:
     """Checks now that the link can be read (422 with the reason if not); the job reads it all."""
     try:
@@ -54,7 +92,7 @@ def add_profile(
 
 
 @router.get("/scans/{scan_id}")
-def scan_status(scan_id: int, friend: InvitedFriend, session: SessionDep) -> ScanPublic:
+def scan_status(scan_id: RowId, friend: InvitedFriend, session: SessionDep) -> ScanPublic:
     scan = uploads.scan_of(session, friend, scan_id)
     if scan is None:
         raise HTTPException(404, "no such scan")

@@ -1,4 +1,5 @@
-"""The owner's JSON API: account, reference photos, friends, matches and their review."""
+"""The owner's JSON API: account (sign-up, confirming the address, inviting owners), reference
+photos, friends, matches and their review."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, UploadFile
 
-from service import accounts, enroll, invites, review, review_cards
-from service.routes.deps import CurrentOwner, ServicesDep, SessionDep
+from service import accounts, enroll, invites, review, review_cards, signups
+from service.routes.deps import CurrentOwner, RowId, ServicesDep, SessionDep
 from service.routes.schemas import (
     BulkReviewRequest,
+    ConfirmRequest,
     FriendCreate,
     FriendCreated,
     FriendPublic,
     MatchPublic,
     OwnerCreate,
+    OwnerInvitationCreate,
     OwnerPublic,
+    Queued,
     ReferencePublic,
     ReviewRequest,
     TokenPublic,
@@ -36,13 +40,65 @@ def limit(services: ServicesDep, key: str, count: int, per: timedelta) -> None:
         raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
 
 
+CONFIRMATION_MAILS_PER_HOUR = 5
+
+
+def refused(e: accounts.NotAllowed) -> HTTPException:
+    return HTTPException(403, str(e))
+
+
 @router.post("/auth/register", status_code=201)
-def register(body: OwnerCreate, session: SessionDep) -> OwnerPublic:
+def register(body: OwnerCreate, session: SessionDep, services: ServicesDep) -> OwnerPublic:
+    """403 when PHOTO_REMOVAL_SIGNUPS lets this person in no more (the detail says why)."""
     try:
-        owner = accounts.register(session, body.email, body.password, body.name)
+        signed_up = signups.sign_up(
+            session, services.settings, body.email, body.password, body.name, body.invitation
+        )
     except accounts.AccountError as e:
         raise HTTPException(422, str(e)) from None
+    except accounts.NotAllowed as e:
+        raise refused(e) from None
+    services.queue_mail(session, signed_up.mail)
+    return OwnerPublic.of(signed_up.owner)
+
+
+@router.post("/auth/confirm")
+def confirm(body: ConfirmRequest, session: SessionDep) -> OwnerPublic:
+    """The token of the link mailed at sign-up (GET /confirm/{token} does the same)."""
+    owner = signups.confirm(session, body.token)
+    if owner is None:
+        raise HTTPException(404, "this confirmation link is unknown, used or has expired")
     return OwnerPublic.of(owner)
+
+
+@router.post("/auth/confirm/resend", status_code=202)
+def resend_confirmation(owner: CurrentOwner, session: SessionDep, services: ServicesDep) -> Queued:
+    """A new confirmation link (the one before stops working); 409 when already confirmed."""
+    if owner.confirmed_at is not None:
+        raise HTTPException(409, "your address is confirmed already")
+    limit(services, f"confirm-mail:{owner.email}", CONFIRMATION_MAILS_PER_HOUR, timedelta(hours=1))
+    services.queue_mail(session, signups.send_confirmation(session, services.settings, owner))
+    return Queued(detail=f"a new confirmation link is on its way to {owner.email}")
+
+
+@router.post("/owner-invitations", status_code=202)
+def invite_owner(
+    body: OwnerInvitationCreate, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> Queued:
+    """Mail someone a link to open an account (the one way in under SIGNUPS=invite)."""
+    settings = services.settings
+    try:
+        accounts.may_invite(owner)
+        limit(
+            services, f"owner-invite:{owner.id}", settings.invitations_per_hour, timedelta(hours=1)
+        )
+        mail = signups.invite_owner(session, settings, owner, body.email)
+    except accounts.NotAllowed as e:
+        raise refused(e) from None
+    except accounts.AccountError as e:
+        raise HTTPException(422, str(e)) from None
+    services.queue_mail(session, mail)
+    return Queued(detail=f"an invitation to open an account is on its way to {body.email}")
 
 
 @router.post("/auth/token")
@@ -93,7 +149,7 @@ def list_references(owner: CurrentOwner, session: SessionDep) -> list[ReferenceP
 
 
 @router.get("/reference-photos/{reference_id}/thumbnail")
-def reference_thumbnail(reference_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+def reference_thumbnail(reference_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
     ref = enroll.reference_of(session, owner, reference_id)
     if ref is None:
         raise HTTPException(404, "no such reference photo")
@@ -101,7 +157,7 @@ def reference_thumbnail(reference_id: int, owner: CurrentOwner, session: Session
 
 
 @router.delete("/reference-photos/{reference_id}", status_code=204)
-def delete_reference(reference_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+def delete_reference(reference_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
     ref = enroll.reference_of(session, owner, reference_id)
     if ref is None:
         raise HTTPException(404, "no such reference photo")
@@ -113,13 +169,20 @@ def delete_reference(reference_id: int, owner: CurrentOwner, session: SessionDep
 def add_friend(
     body: FriendCreate, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> FriendCreated:
-    limit(
-        services, f"invite:{owner.id}", services.settings.invitations_per_hour, timedelta(hours=1)
-    )
+    """403 until the owner's address is confirmed, and while a friend's report freezes them."""
     try:
+        accounts.may_invite(owner)
+        limit(
+            services,
+            f"invite:{owner.id}",
+            services.settings.invitations_per_hour,
+            timedelta(hours=1),
+        )
         friend, raw, mail = invites.invite(
             session, services.settings, services.box, owner, body.name, body.email
         )
+    except accounts.NotAllowed as e:
+        raise refused(e) from None
     except invites.InviteError as e:
         raise HTTPException(422, str(e)) from None
     services.queue_mail(session, mail)
@@ -135,7 +198,7 @@ def list_friends(owner: CurrentOwner, session: SessionDep) -> list[FriendPublic]
 
 
 @router.get("/friends/{friend_id}/matches")
-def friend_matches(friend_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+def friend_matches(friend_id: RowId, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
     friend = invites.friend_of(session, owner, friend_id)
     if friend is None:
         raise HTTPException(404, "no such friend")
@@ -144,7 +207,7 @@ def friend_matches(friend_id: int, owner: CurrentOwner, session: SessionDep) -> 
 
 @router.post("/friends/{friend_id}/matches/review")
 def review_all(
-    friend_id: int, body: BulkReviewRequest, owner: CurrentOwner, session: SessionDep
+    friend_id: RowId, body: BulkReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
     """Decide every pending match of a friend at once (optionally one band only)."""
     friend = invites.friend_of(session, owner, friend_id)
@@ -155,7 +218,9 @@ def review_all(
 
 
 @router.delete("/friends/{friend_id}/matches/review")
-def undo_review_all(friend_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+def undo_review_all(
+    friend_id: RowId, owner: CurrentOwner, session: SessionDep
+) -> list[MatchPublic]:
     """Take back the last "all at once" decision for this friend: those matches wait again."""
     friend = invites.friend_of(session, owner, friend_id)
     if friend is None:
@@ -165,7 +230,7 @@ def undo_review_all(friend_id: int, owner: CurrentOwner, session: SessionDep) ->
 
 @router.post("/matches/{match_id}/review")
 def review_match(
-    match_id: int, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
+    match_id: RowId, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> MatchPublic:
     match = review.match_of(session, owner, match_id)
     if match is None:
@@ -174,7 +239,7 @@ def review_match(
 
 
 @router.delete("/matches/{match_id}/review")
-def undo_match_review(match_id: int, owner: CurrentOwner, session: SessionDep) -> MatchPublic:
+def undo_match_review(match_id: RowId, owner: CurrentOwner, session: SessionDep) -> MatchPublic:
     """The match waits for review again."""
     match = review.match_of(session, owner, match_id)
     if match is None:
@@ -184,7 +249,7 @@ def undo_match_review(match_id: int, owner: CurrentOwner, session: SessionDep) -
 
 @router.post("/match-groups/{group_id}/review")
 def review_group(
-    group_id: int, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
+    group_id: RowId, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
     """Decide every pending match of a look-alike group, across all of this owner's friends."""
     group = review.group_of(session, owner, group_id)
@@ -194,7 +259,9 @@ def review_group(
 
 
 @router.delete("/match-groups/{group_id}/review")
-def undo_group_review(group_id: int, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
+def undo_group_review(
+    group_id: RowId, owner: CurrentOwner, session: SessionDep
+) -> list[MatchPublic]:
     """Take back the group's last decision: the matches it decided wait again, with every friend,
     and the group is undecided (its look-alikes are proposed again)."""
     group = review.group_of(session, owner, group_id)
@@ -203,26 +270,31 @@ def undo_group_review(group_id: int, owner: CurrentOwner, session: SessionDep) -
     return [MatchPublic.of(m) for m in review.undo_group(session, owner, group)]
 
 
-@router.get("/matches/{match_id}/thumbnail")
-def match_thumbnail(match_id: int, owner: CurrentOwner, session: SessionDep) -> Response:
+def _picture(session: SessionDep, owner: CurrentOwner, match_id: int) -> review_cards.Picture:
+    """What the owner may see of a match: their own face's region, or the friend's whole photo
+    when the friend chose to show it (never the checklist's thumbnail otherwise)."""
     match = review.match_of(session, owner, match_id)
-    if match is None or match.thumbnail is None:
+    picture = None if match is None else review_cards.match_picture(session, match)
+    if picture is None:
         raise HTTPException(404, "no such match")
-    return _jpeg(match.thumbnail)
+    return picture
+
+
+@router.get("/matches/{match_id}/thumbnail")
+def match_thumbnail(match_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
+    """The owner's picture of the match (see _picture)."""
+    return _jpeg(_picture(session, owner, match_id).jpeg)
 
 
 @router.get("/matches/{match_id}/face")
 def match_face(
-    match_id: int,
+    match_id: RowId,
     owner: CurrentOwner,
     session: SessionDep,
     height: Annotated[int, Query(ge=32, le=384)] = review_cards.FACE_HEIGHT,
 ) -> Response:
-    """The matched face, cropped from the thumbnail with a margin and scaled to `height` px."""
-    match = review.match_of(session, owner, match_id)
-    if match is None or match.thumbnail is None:
-        raise HTTPException(404, "no such match")
-    return _jpeg(review_cards.face_picture(match, height))
+    """The matched face, cropped from the owner's picture with a margin, `height` px tall."""
+    return _jpeg(review_cards.face_picture(_picture(session, owner, match_id), height))
 
 
 def _jpeg(data: bytes) -> Response:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParameter
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -26,6 +27,9 @@ from service.tables import Friend, OutgoingMail, Owner, Scan
 
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
+# An id in a path: one an id column can hold, else 422. The columns are INTEGER, 32-bit on
+# PostgreSQL (SQLite's are 64-bit); a larger id failed inside the driver, a 500.
+RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service import checklist
-from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
-from service.routes.pages import CsrfChecked, redirect, render
+from service.routes.deps import InvitedFriend, RowId, ServicesDep, SessionDep
+from service.routes.pages import CsrfChecked, Text, redirect, render
 from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
@@ -36,10 +34,10 @@ def checklist_page(
 @router.post("/checklist/{token}/items/{item_id}", dependencies=[CsrfChecked])
 def answer(
     token: str,
-    item_id: int,
+    item_id: RowId,
     friend: InvitedFriend,
     session: SessionDep,
-    status: Annotated[str, Form()],
+    status: Text,
 ) -> Response:
     item = checklist.item_of(session, friend, item_id)
     if item is None:

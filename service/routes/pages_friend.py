@@ -1,4 +1,5 @@
-"""The friend's pages: the invitation with its consent, and sharing photos (no log-in)."""
+"""The friend's pages: the invitation with its consent, sharing photos, and reporting the
+invitation (no log-in: the token in the path is the friend's key)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from service import enroll, invites, uploads
+from service import enroll, invites, reports, uploads
 from service.ingest.profiles import UnreadableLink
 from service.invites import CONSENT_VERSION
-from service.routes.deps import InvitedFriend, ServicesDep, SessionDep
-from service.routes.pages import CsrfChecked, flash_of, redirect, render, take_flash
+from service.routes.deps import InvitedFriend, RowId, ServicesDep, SessionDep
+from service.routes.pages import (
+    CsrfChecked,
+    SameOrigin,
+    Text,
+    flash_of,
+    redirect,
+    render,
+    take_flash,
+)
 from service.routes.streaming import receive_archive
 from service.states import FriendStatus, SourceKind
-from service.tables import Owner
+from service.tables import Friend, Owner
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,12 +44,13 @@ def invitation(
         references=enroll.references(session, owner),
         consent_version=CONSENT_VERSION,
         invite_valid_days=services.settings.invite_valid_days,
+        paused=owner.frozen_at is not None,
     )
 
 
 @router.get("/invite/{token}/faces/{reference_id}")
 def owner_face(
-    token: str, reference_id: int, friend: InvitedFriend, session: SessionDep
+    token: str, reference_id: RowId, friend: InvitedFriend, session: SessionDep
 ) -> Response:
     """The owner's face crops: the friend sees exactly whose face is searched for."""
     owner = session.get(Owner, friend.owner_id)
@@ -53,9 +63,16 @@ def owner_face(
 
 @router.post("/invite/{token}/consent", dependencies=[CsrfChecked])
 def consent(
-    token: str, friend: InvitedFriend, session: SessionDep, accept: Annotated[str, Form()]
+    token: str,
+    friend: InvitedFriend,
+    session: SessionDep,
+    accept: Text,
+    show_whole_photos: Text = "",  # the consent form's checkbox: "yes" when ticked
 ) -> Response:
-    invites.consent(session, friend, accept == "yes")
+    try:
+        invites.consent(session, friend, accept == "yes", show_whole_photos == "yes")
+    except invites.SharingPaused as e:
+        raise HTTPException(403, str(e)) from None
     return redirect(
         f"/invite/{token}/share" if friend.status == FriendStatus.accepted else f"/invite/{token}"
     )
@@ -77,13 +94,14 @@ def share(
         owner=owner,
         scans=uploads.scans_of(session, friend),
         max_upload_mb=services.settings.max_upload_bytes // 2**20,
+        paused=owner is not None and owner.frozen_at is not None,
         error=flash_of(request),
     )
     take_flash(request, response)
     return response
 
 
-@router.post("/invite/{token}/share")
+@router.post("/invite/{token}/share", dependencies=[SameOrigin])
 async def share_upload(
     token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
 ) -> Response:
@@ -91,9 +109,11 @@ async def share_upload(
 
     No CSRF token: the credential is the token in the path, not a cookie, so another site
     cannot borrow it; and reading a form field first would mean buffering the whole upload.
+    The origin is checked all the same: it is in the headers.
     """
     if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
+    refuse_while_paused(session, friend)
     try:
         received = await receive_archive(
             request, services.settings.quarantine_dir, services.settings.max_upload_bytes
@@ -117,14 +137,61 @@ def share_profile(
     friend: InvitedFriend,
     session: SessionDep,
     services: ServicesDep,
-    url: Annotated[str, Form()],
+    url: Text,
 ) -> Response:
     """A public profile link from the share page's form."""
     if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
+    refuse_while_paused(session, friend)
     try:
         link = services.readable_profile(url)
     except UnreadableLink as e:
         return redirect(f"/invite/{token}/share#profile", error=str(e))
     services.queue_scan(session, friend, kind=SourceKind.profile, label=link)
     return redirect(f"/invite/{token}/share#scans")
+
+
+def refuse_while_paused(session: SessionDep, friend: Friend) -> None:
+    """403, saying why, while the friend's owner is frozen by a report."""
+    try:
+        invites.check_sharing(session, friend)
+    except invites.SharingPaused as e:
+        raise HTTPException(403, str(e)) from None
+
+
+@router.get("/invite/{token}/report", response_class=HTMLResponse)
+def report_page(
+    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> Response:
+    """The report form, linked from the invitation page and from every mail to the friend."""
+    owner = session.get(Owner, friend.owner_id)
+    return render(
+        request, services, "report.html", token=token, friend=friend, owner=owner, done=False
+    )
+
+
+REASONS = {
+    "unknown": "I don't know this person",
+    "not_their_face": "This is not their face",
+    "other": "Something else",
+}
+
+
+@router.post("/invite/{token}/report", dependencies=[CsrfChecked])
+def report(
+    token: str,
+    request: Request,
+    friend: InvitedFriend,
+    session: SessionDep,
+    services: ServicesDep,
+    reason: Annotated[str, Form(max_length=40)] = "other",
+    details: Annotated[str, Form(max_length=900)] = "",
+) -> Response:
+    owner = session.get(Owner, friend.owner_id)
+    said = REASONS.get(reason, REASONS["other"]) + (
+        f": {details.strip()}" if details.strip() else ""
+    )
+    services.queue_mail(session, reports.report(session, services.settings, friend, said))
+    return render(
+        request, services, "report.html", status_code=202, friend=friend, owner=owner, done=True
+    )

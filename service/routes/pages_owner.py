@@ -1,20 +1,23 @@
-"""The owner's pages: sign-up, log-in, the dashboard, a friend's matches, the account."""
+"""The owner's pages: log-in, the dashboard, inviting friends, the account (sign-up and
+confirming the address: pages_signup.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from service import accounts, checklist, enroll, invites, review
+from service import accounts, admin, checklist, enroll, invites, review
+from service.config import Settings
 from service.routes.api_owner import MAX_REFERENCE_BYTES
-from service.routes.deps import SESSION_COOKIE, ServicesDep, SessionDep
+from service.routes.deps import SESSION_COOKIE, RowId, ServicesDep, SessionDep
 from service.routes.pages import (
     CsrfChecked,
     PageOwner,
+    Text,
     flash_of,
+    notice_of,
     optional_owner,
     redirect,
     render,
@@ -22,9 +25,9 @@ from service.routes.pages import (
 )
 from service.security import RateLimited, count_attempt
 from service.states import TokenKind
+from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
-Text = Annotated[str, Form()]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -32,47 +35,40 @@ def home(request: Request, session: SessionDep, services: ServicesDep) -> Respon
     owner = optional_owner(request, session)
     if owner is None:
         return render(request, services, "welcome.html")
-    response = render(
-        request,
-        services,
-        "dashboard.html",
-        owner=owner,
-        references=enroll.references(session, owner),
-        friends=invites.friends_of(session, owner),
-        pending=review.pending_count(session, owner),
-        invited=request.query_params.get("invited"),
-        error=flash_of(request),
+    response = dashboard(
+        request, session, services, owner, error=flash_of(request), notice=notice_of(request)
     )
     take_flash(request, response)
     return response
 
 
-@router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, services: ServicesDep) -> Response:
-    return render(request, services, "signup.html", error=None, values={})
-
-
-@router.post("/signup", dependencies=[CsrfChecked])
-def signup(
+def dashboard(
     request: Request,
     session: SessionDep,
     services: ServicesDep,
-    name: Text,
-    email: Text,
-    password: Text,
+    owner: Owner,
+    status_code: int = 200,
+    **messages: str | None,
 ) -> Response:
-    try:
-        owner = accounts.register(session, email, password, name)
-    except accounts.AccountError as e:
-        return render(
-            request,
-            services,
-            "signup.html",
-            status_code=422,
-            error=str(e),
-            values={"name": name, "email": email},
-        )
-    return _logged_in(session, services, owner)
+    return render(
+        request,
+        services,
+        "dashboard.html",
+        status_code=status_code,
+        owner=owner,
+        references=enroll.references(session, owner),
+        friends=invites.friends_of(session, owner),
+        pending=review.pending_count(session, owner),
+        invited=request.query_params.get("invited"),
+        may_invite_owners=_may_invite_owners(services.settings, owner),
+        open_reports=admin.open_reports(session) if owner.is_admin else 0,
+        **messages,
+    )
+
+
+def _may_invite_owners(settings: Settings, owner: Owner) -> bool:
+    """The dashboard offers the owner-invitation form (the one way in under SIGNUPS=invite)."""
+    return settings.signups != "closed" and owner.confirmed_at is not None and not owner.frozen_at
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -86,9 +82,13 @@ def login(
 ) -> Response:
     client = request.client.host if request.client else "?"
     try:
+        email = accounts.normalise_email(email)
+    except accounts.AccountError as e:
+        return render(request, services, "login.html", status_code=422, error=str(e), email=email)
+    try:
         count_attempt(
             services.db,
-            f"login:{email.strip().lower()}:{client}",
+            f"login:{email}:{client}",
             limit=services.settings.login_attempts_per_15min,
             per=timedelta(minutes=15),
         )
@@ -104,10 +104,10 @@ def login(
             error="Wrong e-mail address or password.",
             email=email,
         )
-    return _logged_in(session, services, owner)
+    return logged_in(session, services, owner)
 
 
-def _logged_in(session: SessionDep, services: ServicesDep, owner: accounts.Owner) -> Response:
+def logged_in(session: SessionDep, services: ServicesDep, owner: accounts.Owner) -> Response:
     response = redirect("/")
     response.set_cookie(
         SESSION_COOKIE,
@@ -144,7 +144,7 @@ def add_reference(
 
 
 @router.post("/reference-photos/{reference_id}/delete", dependencies=[CsrfChecked])
-def delete_reference(reference_id: int, owner: PageOwner, session: SessionDep) -> Response:
+def delete_reference(reference_id: RowId, owner: PageOwner, session: SessionDep) -> Response:
     ref = enroll.reference_of(session, owner, reference_id)
     if ref is None:
         raise HTTPException(404, "no such reference photo")
@@ -154,8 +154,19 @@ def delete_reference(reference_id: int, owner: PageOwner, session: SessionDep) -
 
 @router.post("/friends", dependencies=[CsrfChecked])
 def invite(
-    owner: PageOwner, session: SessionDep, services: ServicesDep, name: Text, email: Text
+    request: Request,
+    owner: PageOwner,
+    session: SessionDep,
+    services: ServicesDep,
+    name: Text,
+    email: Text,
 ) -> Response:
+    """Like the API: 403 (the dashboard, saying why) until the address is confirmed, and while
+    a friend's report freezes the owner."""
+    try:
+        accounts.may_invite(owner)
+    except accounts.NotAllowed as e:
+        return dashboard(request, session, services, owner, status_code=403, error=str(e))
     try:
         count_attempt(
             services.db,
@@ -187,7 +198,7 @@ def delete_account(owner: PageOwner, session: SessionDep, services: ServicesDep)
 
 @router.post("/friends/{friend_id}/checklist/send", dependencies=[CsrfChecked])
 def send_checklist(
-    friend_id: int, owner: PageOwner, session: SessionDep, services: ServicesDep
+    friend_id: RowId, owner: PageOwner, session: SessionDep, services: ServicesDep
 ) -> Response:
     friend = invites.friend_of(session, owner, friend_id)
     if friend is None:

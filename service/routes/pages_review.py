@@ -10,10 +10,11 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from service import checklist, enroll, invites, review, review_cards
-from service.routes.deps import ServicesDep, SessionDep
+from service.routes.deps import RowId, ServicesDep, SessionDep
 from service.routes.pages import (
     CsrfChecked,
     PageOwner,
+    Text,
     flash_of,
     notice_of,
     redirect,
@@ -24,7 +25,6 @@ from service.states import DECISIONS, Review
 from service.tables import Friend, Match, MatchGroup, Owner, ReferenceFace
 
 router = APIRouter(include_in_schema=False)
-Text = Annotated[str, Form()]
 PageNumber = Annotated[int, Query(ge=1, le=100_000)]
 WORDS = {Review.confirmed: "confirmed as you", Review.rejected: "marked “not me”"}
 
@@ -61,7 +61,7 @@ def _photos(n: int) -> str:
 
 @router.get("/friends/{friend_id}", response_class=HTMLResponse)
 def friend_page(
-    friend_id: int,
+    friend_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -80,7 +80,7 @@ def friend_page(
         tally=review_cards.tally(session, owner, friend),
         cards=review_cards.group_cards(session, owner, friend),
         singles=singles,
-        thumbnail_sizes=review_cards.picture_sizes(singles.matches),
+        picture_frames=review_cards.picture_frames(singles.matches, friend),
         reference=_reference(session, owner),
         last_bulk=review.last_bulk(session, owner, friend),
         items=items,
@@ -95,8 +95,8 @@ def friend_page(
 
 @router.get("/friends/{friend_id}/groups/{group_id}", response_class=HTMLResponse)
 def group_page(
-    friend_id: int,
-    group_id: int,
+    friend_id: RowId,
+    group_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -116,7 +116,7 @@ def group_page(
         friend=friend,
         card=review_cards.group_card(session, owner, friend, group),
         photos=photos,
-        thumbnail_sizes=review_cards.picture_sizes(photos.matches),
+        picture_frames=review_cards.picture_frames(photos.matches, friend),
         reference=_reference(session, owner),
     )
 
@@ -129,15 +129,22 @@ def _answer(request: Request, location: str, message: str, card: str) -> Respons
 
 
 def _match_answer(
-    request: Request, services: ServicesDep, match: Match, message: str, view: str, page: int
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    match: Match,
+    message: str,
+    view: str,
+    page: int,
 ) -> Response:
     in_group = view == "group" and match.group_id is not None
     where = f"/groups/{match.group_id}" if in_group else ""
     query = f"?page={page}" if page > 1 else ""
     location = f"/friends/{match.friend_id}{where}{query}#match-{match.id}"
+    friend = session.get_one(Friend, match.friend_id)
     card = services.templates.get_template("_match_card.html").render(
         match=match,
-        thumbnail_sizes=review_cards.picture_sizes([match]),
+        picture_frames=review_cards.picture_frames([match], friend),
         csrf_token=request.cookies.get("csrf", ""),
         view=view,
         page=page,
@@ -147,7 +154,7 @@ def _match_answer(
 
 @router.post("/matches/{match_id}/review", dependencies=[CsrfChecked])
 def review_match(
-    match_id: int,
+    match_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -161,12 +168,13 @@ def review_match(
         raise HTTPException(404, "no such match")
     chosen = Review(decision)
     review.review(session, owner, match, chosen)
-    return _match_answer(request, services, match, f"1 photo {WORDS[chosen]}.", view, page)
+    message = f"1 photo {WORDS[chosen]}."
+    return _match_answer(request, services, session, match, message, view, page)
 
 
 @router.post("/matches/{match_id}/review/undo", dependencies=[CsrfChecked])
 def undo_match(
-    match_id: int,
+    match_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -179,7 +187,7 @@ def undo_match(
         raise HTTPException(404, "no such match")
     review.undo(session, owner, match)
     message = "Undone: 1 photo waits for your review again."
-    return _match_answer(request, services, match, message, view, page)
+    return _match_answer(request, services, session, match, message, view, page)
 
 
 def _group_answer(
@@ -204,8 +212,8 @@ def _group_answer(
 
 @router.post("/friends/{friend_id}/groups/{group_id}/review", dependencies=[CsrfChecked])
 def review_group(
-    friend_id: int,
-    group_id: int,
+    friend_id: RowId,
+    group_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -223,8 +231,8 @@ def review_group(
 
 @router.post("/friends/{friend_id}/groups/{group_id}/review/undo", dependencies=[CsrfChecked])
 def undo_group(
-    friend_id: int,
-    group_id: int,
+    friend_id: RowId,
+    group_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -239,7 +247,7 @@ def undo_group(
 
 @router.post("/friends/{friend_id}/review-all", dependencies=[CsrfChecked])
 def review_all(
-    friend_id: int,
+    friend_id: RowId,
     request: Request,
     owner: PageOwner,
     session: SessionDep,
@@ -269,7 +277,7 @@ def review_all(
 
 
 @router.post("/friends/{friend_id}/review-all/undo", dependencies=[CsrfChecked])
-def undo_all(friend_id: int, owner: PageOwner, session: SessionDep) -> Response:
+def undo_all(friend_id: RowId, owner: PageOwner, session: SessionDep) -> Response:
     friend = _friend(session, owner, friend_id)
     review.undo_all(session, owner, friend)
     return redirect(f"/friends/{friend_id}#matches")

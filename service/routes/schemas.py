@@ -7,11 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic import AfterValidator, BaseModel, Field, GetCoreSchemaHandler, field_validator
 from pydantic_core import core_schema
 
+from service.addresses import normal_address
 from service.states import ANSWERS, DECISIONS, Answer, Band, Review
-from service.tables import Friend, Match, Owner, ReferenceFace, Scan
+from service.tables import Friend, Match, Owner, ReferenceFace, Report, Scan
 
 
 class OneOf:
@@ -30,25 +31,103 @@ class OneOf:
         )
 
 
-class OwnerCreate(BaseModel):
-    email: str = Field(max_length=320)
+# An address in a request body: one address, normalised (service/addresses.py), else 422.
+EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(normal_address)]
+
+
+def storable(text: str) -> str:
+    """Text a request may carry: PostgreSQL refuses NUL in text, which was a 500 (pydantic
+    itself refuses lone surrogates, "\\ud800", as not Unicode)."""
+    if "\x00" in text:
+        raise ValueError("the text holds a NUL character")
+    return text
+
+
+class RequestBody(BaseModel):
+    """Every JSON request body: no field's text holds a NUL."""
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value) if isinstance(value, str) else value
+
+
+class OwnerCreate(RequestBody):
+    email: EmailAddress
     password: str = Field(max_length=1000)
     name: str = Field(max_length=200)
+    # The token of an owner invitation (PHOTO_REMOVAL_SIGNUPS=invite asks for one).
+    invitation: str | None = Field(default=None, max_length=200)
 
 
 class OwnerPublic(BaseModel):
     id: int
     email: str
     name: str
+    confirmed: bool = False  # the address was confirmed by the mailed link
+    is_admin: bool = False
+    frozen: bool = False  # a friend's report holds the account until the admin clears it
 
     @classmethod
     def of(cls, owner: Owner) -> OwnerPublic:
         assert owner.id is not None
-        return cls(id=owner.id, email=owner.email, name=owner.name)
+        return cls(
+            id=owner.id,
+            email=owner.email,
+            name=owner.name,
+            confirmed=owner.confirmed_at is not None,
+            is_admin=owner.is_admin,
+            frozen=owner.frozen_at is not None,
+        )
 
 
-class TokenRequest(BaseModel):
-    email: str = Field(max_length=320)
+class ConfirmRequest(RequestBody):
+    token: str = Field(max_length=200)
+
+
+class OwnerInvitationCreate(RequestBody):
+    email: EmailAddress
+
+
+class Queued(BaseModel):
+    """A 202: what was done, in words."""
+
+    detail: str
+
+
+class ReportRequest(RequestBody):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReportPublic(BaseModel):
+    """A friend's report, for the admin."""
+
+    id: int
+    owner: OwnerPublic
+    friend_name: str
+    friend_email: str
+    reason: str
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, report: Report, owner: Owner) -> ReportPublic:
+        assert report.id is not None
+        return cls(
+            id=report.id,
+            owner=OwnerPublic.of(owner),
+            friend_name=report.friend_name,
+            friend_email=report.friend_email,
+            reason=report.reason,
+            status=report.status,
+            created_at=report.created_at,
+            decided_at=report.decided_at,
+        )
+
+
+class TokenRequest(RequestBody):
+    email: EmailAddress
     password: str = Field(max_length=1000)
 
 
@@ -72,9 +151,9 @@ class ReferencePublic(BaseModel):
         )
 
 
-class FriendCreate(BaseModel):
+class FriendCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=320)
+    email: EmailAddress
 
 
 class FriendPublic(BaseModel):
@@ -137,19 +216,25 @@ class MatchPublic(BaseModel):
             status=m.status,
             verified_at=m.verified_at,
             box=m.box,
-            thumbnail_url=f"/api/v1/matches/{m.id}/thumbnail" if m.thumbnail else None,
+            # The owner's picture: their own face's region (or the whole photo, if the friend
+            # shows it); a match found before owner views were kept may have only the latter.
+            thumbnail_url=f"/api/v1/matches/{m.id}/thumbnail"
+            if m.owner_view is not None or m.thumbnail is not None
+            else None,
         )
 
 
-class ReviewRequest(BaseModel):
+class ReviewRequest(RequestBody):
     decision: Annotated[Review, OneOf(DECISIONS)]
 
 
-class ConsentRequest(BaseModel):
+class ConsentRequest(RequestBody):
     accept: bool
+    # The owner may see the whole photos found, not only the region around their face.
+    show_whole_photos: bool = False
 
 
-class ProfileRequest(BaseModel):
+class ProfileRequest(RequestBody):
     url: str = Field(max_length=2000)
 
 
@@ -197,7 +282,7 @@ class ChecklistPublic(BaseModel):
     items: list[ChecklistItemPublic]
 
 
-class AnswerRequest(BaseModel):
+class AnswerRequest(RequestBody):
     status: Annotated[Answer, OneOf(ANSWERS)]
 
 
@@ -208,6 +293,6 @@ class ChecklistQueued(BaseModel):
     detail: str
 
 
-class BulkReviewRequest(BaseModel):
+class BulkReviewRequest(RequestBody):
     decision: Annotated[Review, OneOf(DECISIONS)]
     band: Band | None = None

@@ -5,6 +5,7 @@ really scanned; alice reviews the photos found. Screenshots go to test-artifacts
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -157,12 +159,33 @@ def _sign_up_and_enroll(alice: Page, server: Server, camera: Camera) -> None:
     camera.shoot(alice, "signup")
     alice.get_by_role("button", name="Create account").click()
     expect(alice.get_by_role("heading", name="Hello, Alice")).to_be_visible()
+    expect(alice.get_by_text("Please confirm your address.")).to_be_visible()
     camera.shoot(alice, "dashboard-empty")
+    _confirm_address(alice, server, "alice@example.org")
     alice.get_by_label("Add a photo of your face").set_input_files(face_photo(OBAMA))
     alice.get_by_role("button", name="Add reference photo").click()
     face = alice.get_by_role("img", name="Your face, reference photo 1")
     expect(face).to_be_visible()
     assert face.evaluate("img => img.naturalWidth") > 0  # the crop really loads
+
+
+def _confirm_address(page: Page, server: Server, email: str) -> None:
+    """Open the link of the confirmation mail (in the outbox folder), as from an inbox."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for path in (server.data_dir / "outbox").glob("*.eml"):
+            mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+            body = mail.get_body(("plain",))
+            text = body.get_content() if body is not None else ""  # type: ignore[attr-defined]
+            found = re.search(r"https?://\S+/confirm/\S+", text)
+            if mail["To"] == email and found:
+                page.goto(found.group(0))
+                expect(page.get_by_role("heading", level=1)).to_have_text("Thank you, Alice")
+                page.get_by_role("link", name="Go to your dashboard").click()
+                expect(page.get_by_text("Please confirm your address.")).to_have_count(0)
+                return
+        time.sleep(0.2)
+    pytest.fail(f"no confirmation mail to {email} within 30 s")
 
 
 def _invite_bob(alice: Page, camera: Camera) -> str:

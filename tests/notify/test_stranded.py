@@ -34,7 +34,9 @@ def test_it_sends_stranded_mails_exactly_once(tmp_path: Path) -> None:
                 context={
                     "owner_name": "A",
                     "friend_name": "F",
+                    "owner_email": "a@example.org",
                     "invite_url": "u",
+                    "report_url": "r",
                     "expires_on": "soon",
                 },
             )
@@ -71,7 +73,14 @@ def test_it_sends_again_a_mail_whose_retry_was_lost(tmp_path: Path) -> None:
             to="f@example.org",
             owner_id=1,
             friend_id=None,
-            context={"owner_name": "A", "friend_name": "F", "invite_url": "u", "expires_on": "x"},
+            context={
+                "owner_name": "A",
+                "owner_email": "a@example.org",
+                "friend_name": "F",
+                "invite_url": "u",
+                "report_url": "r",
+                "expires_on": "x",
+            },
         )
         assert mail is not None
         mail.attempts, mail.claimed_at = 3, now  # its retry is due in retry_delay(3) = 8 s

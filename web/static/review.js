@@ -5,7 +5,8 @@
   "use strict";
 
   var root = document.querySelector("[data-review]");
-  if (!root || !window.fetch) {
+  // No review controls (a friend with no photos found yet): nothing to do here.
+  if (!root || !window.fetch || !root.querySelector("[data-review-undo]")) {
     return;
   }
   var status = root.querySelector("[data-review-status]");
