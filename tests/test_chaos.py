@@ -34,8 +34,7 @@ from service.states import MailStatus, ScanStatus
 from service.tables import Match, OutgoingMail, Scan
 from tests.conftest import make_settings
 from tests.smtp_server import SmtpServer
-from tests.test_api_journey import owner_token
-from tests.test_scan_resume import env_for
+from tests.test_scan_resume import dana_shares, env_for
 
 PHOTOS = 60
 KILLS = 3
@@ -212,18 +211,8 @@ def scan_world(
         tmp_path, database=database, queue=queue, scan_lease_seconds=LEASE_S
     ).prepared()
     with TestClient(create_app(settings, consume=False)) as client:
-        alice = owner_token(client, "alice@example.org", "Alice")
-        photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-        client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
-        friend = client.post(
-            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
-        ).json()
-        token = friend["invite_url"].rsplit("/", 1)[1]
-        client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
         path, expected = export(faces_dir, tmp_path)
-        scan_id = client.post(
-            f"/api/v1/invites/{token}/exports", files={"file": ("export.zip", path.read_bytes())}
-        ).json()["scan_id"]
+        scan_id = dana_shares(client, faces_dir, path.read_bytes()).scan_id
     yield settings, scan_id, expected
 
 
@@ -306,25 +295,16 @@ def test_three_consumers_send_each_reminder_once(faces_dir: Path, tmp_path: Path
         smtp_starttls=False,
     ).prepared()
     with TestClient(create_app(settings, consume=False)) as client:
-        alice = owner_token(client, "alice@example.org", "Alice")
-        photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-        client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
-        friend = client.post(
-            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
-        ).json()
-        token = friend["invite_url"].rsplit("/", 1)[1]
-        client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
         path = tmp_path / "export.zip"
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("me.jpg", (faces_dir / "dev/obama/obama-480p.jpg").read_bytes())
-        scan_id = client.post(
-            f"/api/v1/invites/{token}/exports", files={"file": ("e.zip", path.read_bytes())}
-        ).json()["scan_id"]
+        shared = dana_shares(client, faces_dir, path.read_bytes())
+        alice, friend_id, scan_id = shared.alice, shared.friend_id, shared.scan_id
         jobs = client.app.state.services.jobs  # type: ignore[attr-defined]
         run_scan(jobs.context, scan_id)  # here, so that only the reminders are left to the fleet
-        review = f"/api/v1/friends/{friend['id']}/matches/review"
+        review = f"/api/v1/friends/{friend_id}/matches/review"
         client.post(review, headers=alice, json={"decision": "confirmed"})
-        sent = client.post(f"/api/v1/friends/{friend['id']}/checklist/send", headers=alice)
+        sent = client.post(f"/api/v1/friends/{friend_id}/checklist/send", headers=alice)
         assert sent.status_code == 202
 
     fleet = Fleet(settings, tmp_path / "fleet.log")

@@ -29,8 +29,7 @@ from service.scan import MAX_ATTEMPTS, ScanContext, run_scan
 from service.states import ScanStatus
 from service.tables import Match, Periodic, Scan, Source, utcnow
 from tests.conftest import make_settings
-from tests.test_api_journey import owner_token
-from tests.test_scan_resume import slow_export
+from tests.test_scan_resume import dana_shares, slow_export
 
 RACERS = 8
 
@@ -67,18 +66,8 @@ def world(request, faces_dir: Path, tmp_path: Path) -> Iterator[World]:  # type:
         pytest.skip("PHOTO_REMOVAL_TEST_DATABASE_URL is not set")
     settings = make_settings(tmp_path, database=request.param).prepared()
     with TestClient(create_app(settings, consume=False)) as client:
-        alice = owner_token(client, "alice@example.org", "Alice")
-        photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-        client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
-        friend = client.post(
-            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
-        ).json()
-        token = friend["invite_url"].rsplit("/", 1)[1]
-        client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
-        export = slow_export(faces_dir, tmp_path)
-        scan_id = client.post(
-            f"/api/v1/invites/{token}/exports", files={"file": ("export.zip", export.read_bytes())}
-        ).json()["scan_id"]
+        export = slow_export(faces_dir, tmp_path).read_bytes()
+        scan_id = dana_shares(client, faces_dir, export).scan_id
         yield World(settings, client.app.state.services.jobs, scan_id)  # type: ignore[attr-defined]
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,32 @@ def slow_export(faces_dir: Path, folder: Path) -> Path:
         for n in range(PHOTOS):
             z.writestr(f"photos/{n:02}.jpg", (obama if n % 2 == 0 else strangers) + bytes([n]))
     return path
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Alice (enrolled with Obama's face) and Dana, who consented and uploaded an export."""
+
+    alice: dict[str, str]
+    friend_id: int
+    token: str
+    scan_id: int
+
+
+def dana_shares(client: TestClient, faces_dir: Path, export: bytes) -> Shared:
+    """Build that world through the API; the export's scan is queued, not run."""
+    alice = owner_token(client, "alice@example.org", "Alice")
+    photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
+    client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
+    friend = client.post(
+        "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
+    ).json()
+    token = friend["invite_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
+    scan_id = client.post(
+        f"/api/v1/invites/{token}/exports", files={"file": ("export.zip", export)}
+    ).json()["scan_id"]
+    return Shared(alice, friend["id"], token, scan_id)
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -88,18 +115,8 @@ def test_it_resumes_a_scan_whose_worker_was_killed(
 ) -> None:
     settings = make_settings(tmp_path, queue=queue, scan_lease_seconds=3).prepared()
     with TestClient(create_app(settings, consume=False)) as client:
-        alice = owner_token(client, "alice@example.org", "Alice")
-        photo = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-        client.post("/api/v1/reference-photos", headers=alice, files={"file": ("me.jpg", photo)})
-        friend = client.post(
-            "/api/v1/friends", headers=alice, json={"name": "Dana", "email": "dana@example.org"}
-        ).json()
-        token = friend["invite_url"].rsplit("/", 1)[1]
-        client.post(f"/api/v1/invites/{token}/consent", json={"accept": True})
-        export = slow_export(faces_dir, tmp_path)
-        scan_id = client.post(
-            f"/api/v1/invites/{token}/exports", files={"file": ("export.zip", export.read_bytes())}
-        ).json()["scan_id"]
+        export = slow_export(faces_dir, tmp_path).read_bytes()
+        scan_id = dana_shares(client, faces_dir, export).scan_id
 
     log = tmp_path / "workers.log"
     first = start_worker(settings, log)
