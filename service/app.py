@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Lifespan
 
 from service.config import Settings
 from service.db import make_engine, migrate
@@ -33,9 +34,10 @@ from service.routes import (
     pages_signup,
 )
 from service.routes.api_owner import MAX_REFERENCE_BYTES
-from service.routes.deps import SESSION_COOKIE, Services
+from service.routes.deps import SESSION_COOKIE, DeadLinkError, Services
 from service.routes.headers import SecurityHeaders
 from service.routes.limits import BodyLimit
+from service.routes.methods import HeadAsGet, allowed
 from service.routes.pages import LoginRequired
 from service.secrets_box import SecretBox
 
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
                 services.jobs.stop(consumer)
             services.db.dispose()
 
-    app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)
+    app = routed_app(lifespan)
     app.state.services = services
     slack = 2**20  # multipart framing; the routes check the file's own size exactly
     archive = services.settings.max_upload_bytes + slack
@@ -85,22 +87,10 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
         (r"/invite/[^/]+/share", archive),
         (r"(/api/v1)?/reference-photos", photo),
     ]
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, uploads=uploads)
     app.add_middleware(SecurityHeaders, session_cookie=SESSION_COOKIE)  # outermost: on every answer
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
-    for module in (
-        api_owner,
-        api_friend,
-        api_checklist,
-        api_admin,
-        pages_owner,
-        pages_signup,
-        pages_review,
-        pages_friend,
-        pages_checklist,
-        pages_admin,
-    ):
-        app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -113,12 +103,18 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """The API answers {"detail": ...}; a page answers with a page a person can read."""
+        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            exc.headers = {**exc.headers, "Allow": allowed(app.router.routes, request.scope)}
         if request.url.path.startswith("/api/") or not _wants_html(request):
             return await http_exception_handler(request, exc)
         return services.templates.TemplateResponse(
             request,
             "error.html",
-            {"status": exc.status_code, "detail": exc.detail},
+            {
+                "status": exc.status_code,
+                "detail": exc.detail,
+                "dead_link": isinstance(exc, DeadLinkError),
+            },
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -132,6 +128,25 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "something went wrong on our side"}, status_code=500)
 
+    return app
+
+
+def routed_app(lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+    """The routes alone, without services: what /openapi.json is made from."""
+    app = FastAPI(title="photo-removal", version="0.1.0", lifespan=lifespan)
+    for module in (
+        api_owner,
+        api_friend,
+        api_checklist,
+        api_admin,
+        pages_owner,
+        pages_signup,
+        pages_review,
+        pages_friend,
+        pages_checklist,
+        pages_admin,
+    ):
+        app.include_router(module.router)
     return app
 
 

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 from service.audit import record
 from service.config import Settings
 from service.instructions import instructions_for
-from service.invites import report_url, token_of
-from service.notify.mail import compose
+from service.invites import keep_alive, report_url, token_of
+from service.notify.mail import SecretLinks, compose
 from service.secrets_box import SecretBox
 from service.states import ANSWERS, Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, utcnow
@@ -219,16 +219,22 @@ def mail_friend(
     key: str,
     **extra: object,
 ) -> OutgoingMail | None:
-    """A mail about the friend's list (the checklist, a reminder), with one-click unsubscribe."""
+    """A mail about the friend's list (the checklist, a reminder), with one-click unsubscribe.
+    It carries the friend's link, so the link lives on from now (invites.keep_alive)."""
     assert owner.id is not None
+    keep_alive(settings, friend)
+    session.add(friend)
+    links = SecretLinks(
+        box,
+        checklist_url=link(settings, box, friend),
+        unsubscribe_url=link(settings, box, friend, "unsubscribe"),
+        report_url=report_url(settings, token_of(box, friend)),
+    )
     context = {
         "owner_name": owner.name,
         "friend_name": friend.name,
         "count": len(items),
         "open": open_count(items),
-        "checklist_url": link(settings, box, friend),
-        "unsubscribe_url": link(settings, box, friend, "unsubscribe"),
-        "report_url": report_url(settings, token_of(box, friend)),
         **extra,
     }
     return compose(
@@ -239,14 +245,15 @@ def mail_friend(
         owner_id=owner.id,
         friend_id=friend.id,
         context=context,
-        headers=unsubscribe_headers(settings, box, friend),
+        links=links,
+        headers=unsubscribe_headers(links),
     )
 
 
-def unsubscribe_headers(settings: Settings, box: SecretBox, friend: Friend) -> dict[str, str]:
+def unsubscribe_headers(links: SecretLinks) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe: mail clients POST to the URL without opening a page."""
     return {
-        "List-Unsubscribe": f"<{link(settings, box, friend, 'unsubscribe')}>",
+        "List-Unsubscribe": f"<{links.placeholder('unsubscribe_url')}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 

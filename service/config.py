@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     verify_every: str = "1d"
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     invite_valid_days: int = Field(default=30, ge=1)
+    # An accepted friend's link ends this long after their last visit or the last mail that
+    # carried it (a checklist, a reminder).
+    link_idle_days: int = Field(default=180, ge=1)
     scan_workers: int = Field(default=0, ge=0)  # 0: one per core
     queue_workers: int = Field(default=1, ge=1)  # jobs at once in one consumer
     scan_lease_seconds: int = Field(default=120, ge=1)  # a silent scan worker is presumed dead
@@ -59,6 +62,7 @@ class Settings(BaseSettings):
     # a client cannot pick the address the log-in rate limit counts under.
     trusted_proxies: str = ""
     invitations_per_hour: int = Field(default=30, ge=1)
+    registrations_per_hour: int = Field(default=10, ge=1)  # new accounts from one address
 
     @field_validator("reminder_after")
     @classmethod

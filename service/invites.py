@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import delete, func
+from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
 from service.accounts import AccountError, may_invite, normalise_email
 from service.audit import record
 from service.config import Settings
 from service.db import remove_after_commit
-from service.notify.mail import compose
+from service.erasure import erase_mails, forget_deleted_rows
+from service.notify.mail import SecretLinks, compose
 from service.secrets_box import SecretBox
-from service.security import new_token, token_hash
+from service.security import count_attempt, new_token, token_hash
 from service.signups import reply_to
 from service.states import Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
@@ -24,6 +26,25 @@ CONSENT_VERSION = "2026-12-06"  # check the face and the address; ask the person
 
 class InviteError(ValueError):
     """The invitation cannot be made; the message says why."""
+
+
+class AlreadyInvited(InviteError):
+    """This owner invited that address before (a 409): send that invitation again instead."""
+
+
+class DeadLink(LookupError):
+    """A link that opens nothing any more; `reason` says why in words the friend understands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Why a link is dead, as the friend reads it. A revoked or replaced link is simply unknown: its
+# row is gone or holds a newer token, and both say the same to whoever holds it.
+UNKNOWN = "this link is not valid any more: it was cancelled or replaced by a newer one"
+REPORTED = "you reported this invitation, so its link was switched off and what you shared deleted"
+EXPIRED = "this link has expired"
 
 
 class SharingPaused(Exception):
@@ -41,9 +62,10 @@ def invite(
 ) -> tuple[Friend, str, OutgoingMail | None]:
     """Create the friend and their invitation mail; returns the raw token (shown once).
 
-    Only a confirmed owner who is not frozen may invite (accounts.NotAllowed otherwise). The
-    mail names the owner with their confirmed address and replies go to it, so the friend can
-    ask the real person before accepting."""
+    Only a confirmed owner who is not frozen may invite (accounts.NotAllowed otherwise), and
+    each address once (AlreadyInvited: resend that invitation instead). The mail names the
+    owner with their confirmed address and replies go to it, so the friend can ask the real
+    person before accepting."""
     may_invite(owner)
     if not name.strip():
         raise InviteError("please enter your friend's name")
@@ -52,36 +74,113 @@ def invite(
     except AccountError as e:
         raise InviteError(str(e)) from None
     assert owner.id is not None
-    token = new_token()
+    known = session.exec(
+        select(Friend).where(Friend.owner_id == owner.id, Friend.email == email)
+    ).first()
+    if known is not None:
+        raise AlreadyInvited(
+            f"you invited {email} already ({known.name}, {known.status}): send that invitation "
+            "again, or cancel it first"
+        )
     friend = Friend(
         owner_id=owner.id,
         name=name.strip()[:200],
         email=email,
-        token_hash=token_hash(token),
-        sealed_token=box.seal_bytes(token.encode()),
-        expires_at=utcnow() + timedelta(days=settings.invite_valid_days),
+        token_hash="",
+        sealed_token=b"",
+        expires_at=utcnow(),
     )
+    token = _new_link(settings, box, friend)
     session.add(friend)
     session.flush()
-    mail = compose(
+    record(session, owner.id, "owner", "friend_invited", friend_id=friend.id)
+    mail = _invitation_mail(session, settings, box, owner, friend, token, again=False)
+    return friend, token, mail
+
+
+def count_invitation(db: Engine, settings: Settings, owner: Owner) -> None:
+    """Count one invitation mailed (a new one, or one sent again) against the owner's
+    `invitations_per_hour`; RateLimited past it."""
+    per_hour = settings.invitations_per_hour
+    count_attempt(db, f"invite:{owner.id}", limit=per_hour, per=timedelta(hours=1))
+
+
+def resend(
+    session: Session, settings: Settings, box: SecretBox, owner: Owner, friend: Friend
+) -> tuple[str, OutgoingMail | None]:
+    """Mail the friend a new link; the old one stops working at once. An accepted friend keeps
+    their place (their link just changes); a friend who declined, withdrew or reported is not
+    asked again (InviteError: invite them anew only after cancelling this invitation)."""
+    may_invite(owner)
+    if friend.status not in (FriendStatus.invited, FriendStatus.accepted):
+        raise InviteError(
+            f"{friend.name} {friend.status} this invitation, so it is not sent again; "
+            "ask them yourself first"
+        )
+    token = _new_link(settings, box, friend)
+    session.add(friend)
+    session.flush()
+    record(session, friend.owner_id, "owner", "invitation_resent", friend_id=friend.id)
+    return token, _invitation_mail(session, settings, box, owner, friend, token, again=True)
+
+
+def revoke(session: Session, friend: Friend, outbox: Path | None) -> None:
+    """Cancel the invitation: its link dies at once, and everything the friend shared goes, with
+    the mails to them. The owner may invite the address again afterwards."""
+    record(session, friend.owner_id, "owner", "invitation_revoked", friend_id=friend.id)
+    purge(session, friend)
+    erase_friend(session, friend, outbox)
+    session.delete(friend)
+    session.flush()
+
+
+def _new_link(settings: Settings, box: SecretBox, friend: Friend) -> str:
+    """Give the friend a fresh token (the one before stops working) valid for the invitation's
+    time, or, once accepted, for the time a link lives without use."""
+    token = new_token()
+    friend.token_hash, friend.sealed_token = token_hash(token), box.seal_bytes(token.encode())
+    friend.expires_at = utcnow() + _valid_for(settings, friend)
+    return token
+
+
+def _valid_for(settings: Settings, friend: Friend) -> timedelta:
+    if friend.status == FriendStatus.accepted:
+        return timedelta(days=settings.link_idle_days)
+    return timedelta(days=settings.invite_valid_days)
+
+
+def _invitation_mail(
+    session: Session,
+    settings: Settings,
+    box: SecretBox,
+    owner: Owner,
+    friend: Friend,
+    token: str,
+    *,
+    again: bool,
+) -> OutgoingMail | None:
+    assert owner.id is not None and friend.id is not None
+    return compose(
         session,
         kind="invitation",
-        key=f"invitation:{friend.id}",
-        to=email,
+        # One mail per link: the token's hash names it (never the token, never the clock).
+        key=f"invitation:{friend.id}:{friend.token_hash[:16]}",
+        to=friend.email,
         owner_id=owner.id,
         friend_id=friend.id,
         context={
             "owner_name": owner.name,
             "owner_email": owner.email,
             "friend_name": friend.name,
-            "invite_url": invite_url(settings, token),
-            "report_url": report_url(settings, token),
+            "again": again,
+            "accepted": friend.status == FriendStatus.accepted,
             "expires_on": friend.expires_at.strftime("%-d %B %Y"),
         },
+        links=SecretLinks(
+            box, invite_url=invite_url(settings, token), report_url=report_url(settings, token)
+        ),
         headers={"Reply-To": reply_to(owner)},
     )
-    record(session, owner.id, "owner", "friend_invited", friend_id=friend.id)
-    return friend, token, mail
 
 
 def invite_url(settings: Settings, token: str) -> str:
@@ -97,18 +196,34 @@ def token_of(box: SecretBox, friend: Friend) -> str:
     return box.open_bytes(friend.sealed_token).decode()
 
 
-def friend_for_token(session: Session, token: str) -> Friend | None:
-    """The friend holding this token, or None when it is unknown or expired.
+def look_up(session: Session, settings: Settings, token: str) -> Friend:
+    """The friend holding this token, or DeadLink saying why it opens nothing.
 
-    The expiry bounds the time to accept; an accepted invitation stays the friend's key to their
-    checklist (and to withdrawing) for as long as the owner keeps their account.
+    Before acceptance a link lives `invite_valid_days` from its sending. Once accepted it lives
+    `link_idle_days` from the friend's last visit or the last mail that carried it (a checklist,
+    a reminder), so a list in progress never locks its friend out and a forgotten one ends.
     """
     friend = session.exec(select(Friend).where(Friend.token_hash == token_hash(token))).first()
-    if friend is None or friend.status == FriendStatus.reported:
-        return None  # a reported invitation is dead for good
-    if friend.status != FriendStatus.accepted and friend.expires_at <= utcnow():
-        return None
+    if friend is None:
+        raise DeadLink(UNKNOWN)
+    if friend.status == FriendStatus.reported:
+        raise DeadLink(REPORTED)
+    now = utcnow()
+    if friend.expires_at <= now:
+        raise DeadLink(f"{EXPIRED} (on {friend.expires_at.strftime('%-d %B %Y')})")
+    if friend.status == FriendStatus.accepted:
+        keep_alive(settings, friend, now)
+        session.add(friend)
     return friend
+
+
+def keep_alive(settings: Settings, friend: Friend, now: datetime | None = None) -> None:
+    """Push an accepted link's expiry to `link_idle_days` from now; written at most once a day,
+    so reading a page does not mean writing a row every time."""
+    now = now or utcnow()
+    renewed = now + timedelta(days=settings.link_idle_days)
+    if friend.status == FriendStatus.accepted and renewed - friend.expires_at > timedelta(days=1):
+        friend.expires_at = renewed
 
 
 def check_sharing(session: Session, friend: Friend) -> None:
@@ -118,16 +233,26 @@ def check_sharing(session: Session, friend: Friend) -> None:
         raise SharingPaused
 
 
-def consent(session: Session, friend: Friend, accept: bool, whole_photos: bool = False) -> None:
-    """Record the friend's answer; declining purges their data. Accepting an invitation of a
-    frozen owner raises SharingPaused (declining and withdrawing always work). `whole_photos`:
-    the owner may see the whole photos found, not only the region around their own face."""
+def consent(
+    session: Session,
+    settings: Settings,
+    friend: Friend,
+    accept: bool,
+    whole_photos: bool = False,
+) -> None:
+    """Record the friend's answer. Accepting an invitation of a frozen owner raises
+    SharingPaused (declining and withdrawing always work). `whole_photos`: the owner may see
+    the whole photos found, not only the region around their own face.
+
+    Declining or withdrawing deletes what the friend shared and the mails to them; the
+    invitation page stays open to them, to accept after all, while the invitation is valid."""
     actor = f"friend:{friend.id}"
     if accept:
         check_sharing(session, friend)
         friend.status, friend.consented_at = FriendStatus.accepted, utcnow()
         friend.consent_version = CONSENT_VERSION
         friend.shows_whole_photos = whole_photos
+        keep_alive(settings, friend)
         session.add(friend)
         record(
             session,
@@ -141,9 +266,19 @@ def consent(session: Session, friend: Friend, accept: bool, whole_photos: bool =
     was_accepted = friend.status == FriendStatus.accepted
     friend.status = FriendStatus.withdrawn if was_accepted else FriendStatus.declined
     friend.consented_at, friend.shows_whole_photos = None, False
+    friend.next_reminder_at = None
+    friend.expires_at = min(friend.expires_at, utcnow() + _valid_for(settings, friend))
     session.add(friend)
     record(session, friend.owner_id, actor, "consent_withdrawn" if was_accepted else "declined")
     purge(session, friend)
+    erase_friend(session, friend, settings.outbox_dir)
+
+
+def erase_friend(session: Session, friend: Friend, outbox: Path | None) -> None:
+    """The mails to the friend (rows and outbox copies) and the log of deleted rows go too."""
+    assert friend.id is not None
+    erase_mails(session, outbox, friend_id=friend.id)
+    forget_deleted_rows(session)
 
 
 def purge(session: Session, friend: Friend) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.config import Settings
-from service.invites import purge
+from service.invites import erase_friend, purge
 from service.notify.mail import compose
 from service.states import FriendStatus
 from service.tables import Friend, OutgoingMail, Owner, Report, utcnow
@@ -30,6 +30,7 @@ def report(
     friend.status, friend.consented_at, friend.next_reminder_at = FriendStatus.reported, None, None
     session.add(friend)
     purge(session, friend)
+    erase_friend(session, friend, settings.outbox_dir)
     owner.frozen_at = owner.frozen_at or now
     session.add(owner)
     row = Report(

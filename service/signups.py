@@ -14,11 +14,13 @@ from email.utils import formataddr
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
+from starlette.requests import Request
 
 from service.accounts import AccountError, NotAllowed, may_invite, normalise_email, register
 from service.audit import record
 from service.config import Settings
-from service.notify.mail import compose
+from service.notify.mail import SecretLinks, compose
+from service.secrets_box import SecretBox
 from service.security import new_token, token_hash
 from service.tables import ConfirmationToken, OutgoingMail, Owner, OwnerInvitation, utcnow
 
@@ -139,11 +141,20 @@ def invite_owner(
         context={
             "inviter_name": inviter.name,
             "inviter_email": inviter.email,
-            "signup_url": f"{_base(settings)}/signup?invitation={token}",
             "expires_on": row.expires_at.strftime("%-d %B %Y"),
         },
+        links=SecretLinks(
+            SecretBox(settings.secret_key),
+            signup_url=f"{_base(settings)}/signup?invitation={token}",
+        ),
         headers={"Reply-To": reply_to(inviter)},
     )
+
+
+def registration_key(request: Request) -> str:
+    """The rate-limit key of sign-ups from the request's address (as the proxy policy sees it):
+    one address cannot open accounts by the hundred."""
+    return f"register:{request.client.host if request.client else '?'}"
 
 
 def reply_to(owner: Owner) -> str:
@@ -171,11 +182,10 @@ def send_confirmation(session: Session, settings: Settings, owner: Owner) -> Out
         to=owner.email,
         owner_id=owner.id,
         friend_id=None,
-        context={
-            "owner_name": owner.name,
-            "confirm_url": f"{_base(settings)}/confirm/{token}",
-            "valid_days": CONFIRMATION_VALID.days,
-        },
+        context={"owner_name": owner.name, "valid_days": CONFIRMATION_VALID.days},
+        links=SecretLinks(
+            SecretBox(settings.secret_key), confirm_url=f"{_base(settings)}/confirm/{token}"
+        ),
     )
 
 

@@ -385,8 +385,11 @@ class OutgoingMail(SQLModel, table=True):
     idempotency_key: str = Field(unique=True, max_length=200)
     to: str = Field(max_length=320)
     subject: str = Field(max_length=400)
+    # The bodies hold a placeholder for each link that carries a token; the links themselves
+    # are sealed here and put in only as the mail is sent (notify.mail.SecretLinks).
     text: str
     html: str
+    sealed_links: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: MailStatus = _state(MailStatus.pending)
     attempts: int = 0

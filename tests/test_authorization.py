@@ -59,6 +59,14 @@ def _people(client: TestClient, faces_dir: Path) -> World:
         ids[f"{who}_ref"], ids[f"{who}_friend"] = ref.json()["id"], friend["id"]
         ids[f"{who}_token"] = friend["invite_url"].rsplit("/", 1)[1]
         ids[f"{who}_id"] = client.get("/api/v1/me", headers=headers).json()["id"]
+    # Bob's friend accepted: his token gets past consent, to find that alice's objects are not
+    # there. Alice's has not (the upload must ask for consent first); her second friend is the
+    # one whose invitation is sent again, then cancelled.
+    assert client.post(
+        f"/api/v1/invites/{ids['bob_token']}/consent", json={"accept": True}
+    ).is_success
+    spare = {"name": "Fay", "email": "fay@example.org"}
+    ids["alice_spare"] = client.post("/api/v1/friends", headers=alice, json=spare).json()["id"]
     return World(client, client.app.state.services.settings, alice, bob, ids)  # type: ignore[attr-defined]
 
 
@@ -135,9 +143,11 @@ OWNER_ROUTES = [
     ("DELETE", "/api/v1/reference-photos/{alice_ref}", None, 204),
     ("POST", "/api/v1/auth/confirm/resend", None, 409),  # confirmed already
     ("POST", "/api/v1/owner-invitations", {"email": "erin@example.org"}, 202),
+    ("POST", "/api/v1/friends/{alice_spare}/resend", None, 202),
+    ("DELETE", "/api/v1/friends/{alice_spare}", None, 204),
     ("DELETE", "/api/v1/me", None, 204),
 ]
-OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match", "alice_group")
+OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match", "alice_group", "alice_spare")
 # The admin's routes (alice's: the first account), on another owner (`{owner}`): 404 to bob,
 # even on his own account, as if they did not exist.
 ADMIN_ROUTES = [
@@ -300,6 +310,8 @@ PAGE_ROUTES = [
     ("POST", "/friends/{alice_friend}/review-all"),
     ("POST", "/friends/{alice_friend}/review-all/undo"),
     ("POST", "/friends/{alice_friend}/checklist/send"),
+    ("POST", "/friends/{alice_friend}/resend"),
+    ("POST", "/friends/{alice_friend}/revoke"),
 ]
 PAGES_FOR_ANYONE_LOGGED_IN = [
     ("GET", "/account"),

@@ -16,6 +16,7 @@ from service import checklist
 from service.app import create_app
 from service.config import Settings
 from service.notify import reminders
+from service.notify.mail import unsealed
 from service.notify.reminders import send_due_digests, send_due_reminders
 from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
 from tests.test_api_journey import owner_token
@@ -143,8 +144,11 @@ def test_it_sends_the_friend_one_list_of_confirmed_photos(circle: Circle) -> Non
         "detail": "The checklist is on its way to dana@example.org.",
     }
     [mail] = _mails(circle, "checklist")
-    assert mail.to == "dana@example.org" and f"/checklist/{circle.token}" in mail.text
-    assert mail.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert circle.token not in mail.text + mail.html + str(mail.headers)  # the link is sealed
+    text, _, headers = unsealed(mail, circle.box)
+    assert mail.to == "dana@example.org" and f"/checklist/{circle.token}" in text
+    assert headers["List-Unsubscribe"] == f"<http://testserver/unsubscribe/{circle.token}>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     listed = circle.client.get(f"/api/v1/invites/{circle.token}/checklist").json()
     assert listed["owner_name"] == "Alice"
@@ -163,7 +167,8 @@ def test_it_puts_a_working_report_link_in_every_mail_to_the_friend(circle: Circl
     report = f"http://testserver/invite/{circle.token}/report"
     for kind in ("invitation", "checklist", "reminder"):
         [mail] = _mails(circle, kind)
-        assert report in mail.text and f'href="{report}"' in mail.html, kind
+        text, html, _ = unsealed(mail, circle.box)
+        assert report in text and f'href="{report}"' in html, kind
     page = circle.client.get(report.removeprefix("http://testserver"))
     assert page.status_code == 200 and "Report this invitation" in page.text
 
@@ -213,7 +218,8 @@ def test_it_reminds_at_each_offset_while_items_are_open(circle: Circle) -> None:
     assert _remind(circle, T0 + timedelta(days=30)) == 0  # none after the last offset
     first, last = sorted(_mails(circle, "reminder"), key=lambda m: m.id or 0)
     assert "3 of the 3 photos" in first.text and "last reminder" in last.text
-    assert first.headers["List-Unsubscribe"] == f"<http://testserver/unsubscribe/{circle.token}>"
+    _, _, headers = unsealed(first, circle.box)
+    assert headers["List-Unsubscribe"] == f"<http://testserver/unsubscribe/{circle.token}>"
 
 
 def test_it_stops_reminding_once_every_item_is_answered(circle: Circle) -> None:

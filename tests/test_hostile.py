@@ -171,6 +171,7 @@ def _routes_with_ids(client: TestClient) -> list[tuple[str, str]]:
 
 
 def test_it_answers_every_id_no_column_can_hold_with_422(world: World) -> None:
+    _consent(world)  # past consent, the friend's routes look their ids up
     browser, csrf = world.page()
     routes = _routes_with_ids(world.client)
     assert len(routes) > 20
@@ -442,3 +443,23 @@ def test_the_server_refuses_an_endless_chunked_body(served: str) -> None:
     answer = _raw(served, head, [chunk] * 8)  # 128 KB, and no last chunk
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert b"64 KB" in answer
+
+
+def test_it_rate_limits_sign_ups_from_one_address(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, registrations_per_hour=3)
+    with TestClient(create_app(settings, consume=False)) as client:
+        answers = [
+            client.post(
+                "/api/v1/auth/register",
+                json={"email": f"o{n}@example.org", "password": PASSWORD, "name": f"O{n}"},
+            )
+            for n in range(4)
+        ]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        assert int(answers[-1].headers["Retry-After"]) > 0
+        browser = TestClient(client.app, follow_redirects=False)
+        form = {"name": "P", "email": "p@example.org", "password": PASSWORD}
+        page = browser.post("/signup", data={**form, "csrf_token": csrf_of(browser, "/signup")})
+        assert page.status_code == 429 and page.template.name == "signup.html"  # type: ignore[attr-defined]
+        with Session(client.app.state.services.db) as session:  # type: ignore[attr-defined]
+            assert len(session.exec(select(Owner)).all()) == 3

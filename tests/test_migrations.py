@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import service.tables  # noqa: F401  (registers the tables)
 from service.config import Settings
 from service.db import make_engine, migrate, upgrade
+from service.tables import Friend, OutgoingMail, utcnow
 
 
 def test_it_migrates_to_the_schema_of_the_tables(settings: Settings) -> None:
@@ -44,14 +46,7 @@ def test_states_get_their_checks_without_losing_a_row(settings: Settings) -> Non
     # Upgrading from 0002 recreates tables on SQLite (that is how it adds a constraint); with
     # foreign keys on, dropping the old `friend` table would cascade to every source, scan,
     # match and mail of the friend. The rows must all come through, and the new checks hold.
-    engine = make_engine(settings.prepared().sqlalchemy_url)
-    upgrade(engine, "0002")
-    with engine.begin() as connection:
-        for statement in _ROWS_AT_0002:
-            connection.execute(text(statement))
-    before = _counts(engine)
-    migrate(engine)
-    assert _counts(engine) == before and all(before.values()), before
+    engine = _upgraded_from(settings, "0002", _ROWS_AT_0002)
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(text("UPDATE scan SET status = 'paused'"))
     with pytest.raises(IntegrityError), engine.begin() as connection:
@@ -95,6 +90,21 @@ def test_owners_get_an_admin_and_friends_can_be_reported_without_losing_a_row(
     engine.dispose()
 
 
+def test_accepted_links_start_their_idle_time_and_sent_mails_lose_their_bodies(
+    settings: Settings,
+) -> None:
+    # 0006: an accepted friend's link, which never expired before, now ends after
+    # `link_idle_days` unused: it starts that time at the upgrade, so nobody is locked out. A
+    # sent mail kept its links in clear; it keeps no body now (nothing reads it again).
+    engine = _upgraded_from(settings, "0005", _ROWS_AT_0002)
+    with Session(engine) as session:
+        friend = session.get(Friend, 1)
+        mail = session.exec(select(OutgoingMail)).one()
+    assert friend is not None and friend.expires_at > utcnow() + timedelta(days=179)
+    assert (mail.text, mail.html, mail.sealed_links) == ("", "", None)
+    engine.dispose()
+
+
 _TABLES = ("owner", "friend", "source", "scan", "match", "outgoingmail", "logintoken")
 _T = "'2026-12-01 10:00:00+00:00'"
 _ROWS_AT_0002 = [
@@ -123,6 +133,19 @@ _BOB_AT_0003 = (
     "INSERT INTO owner (id, email, name, password_hash, created_at) "
     f"VALUES (2, 'bob@example.org', 'Bob', 'x', {_T})"
 )
+
+
+def _upgraded_from(settings: Settings, revision: str, rows: list[str]) -> Engine:
+    """A database at `revision` holding `rows`, migrated to the newest: every row came through."""
+    engine = make_engine(settings.prepared().sqlalchemy_url)
+    upgrade(engine, revision)
+    with engine.begin() as connection:
+        for statement in rows:
+            connection.execute(text(statement))
+    before = _counts(engine)
+    migrate(engine)
+    assert _counts(engine) == before and all(before.values()), before
+    return engine
 
 
 def _counts(engine: Engine) -> dict[str, int]:

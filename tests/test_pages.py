@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from service import invites
 from service.app import create_app
 from service.config import Settings
 from tests.pages_support import DOGS, OBAMA, build_export, face_photo
@@ -482,8 +483,7 @@ def test_it_shows_a_readable_page_for_a_wrong_invitation_link(anonymous: TestCli
     page = anonymous.get("/invite/not-a-real-token", headers={"Accept": "text/html"})
     assert page.status_code == 404
     assert _template(page) == "error.html"
-    assert "unknown or has expired" in page.text and "ask the person who invited you" in page.text
+    assert "This link no longer works" in page.text and "cancelled or replaced" in page.text
+    assert "reply to the e-mail that brought you here" in page.text
     api = anonymous.get("/api/v1/invites/not-a-real-token/scans", headers={"Accept": "text/html"})
-    assert api.status_code == 404 and api.json() == {
-        "detail": "this invitation link is unknown or has expired"
-    }
+    assert api.status_code == 404 and api.json() == {"detail": invites.UNKNOWN}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import secrets
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -18,6 +21,7 @@ from sqlmodel import Session, col, select
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.transport import TemporaryFailure, Transport
+from service.secrets_box import SecretBox
 from service.states import MailStatus
 from service.tables import OutgoingMail, utcnow
 
@@ -33,6 +37,38 @@ _templates = Environment(
 )
 
 
+class SecretLinks:
+    """The links of a mail that carry a token (an invitation, a checklist, a confirmation).
+
+    A stored mail holds a placeholder where each goes (in its bodies and headers), and the
+    links themselves sealed; they are put in only as the mail is sent. So a copy of the
+    database, or of a queued mail, hands out no key.
+    """
+
+    def __init__(self, box: SecretBox, **urls: str) -> None:
+        self.box, self.urls = box, urls
+        # The nonce keeps text a person typed (a name, a caption) from posing as a placeholder.
+        self.nonce = secrets.token_hex(8)
+
+    def placeholder(self, name: str) -> str:
+        return f"[link:{name}:{self.nonce}]"
+
+    def sealed(self) -> bytes:
+        return self.box.seal_bytes(json.dumps({"nonce": self.nonce, "urls": self.urls}).encode())
+
+
+def unsealed(mail: OutgoingMail, box: SecretBox) -> tuple[str, str, dict[str, str]]:
+    """The mail's plain-text body, HTML body and headers as sent: with its links put in."""
+    text, html, headers = mail.text, mail.html, dict(mail.headers)
+    if mail.sealed_links:
+        opened = json.loads(box.open_bytes(mail.sealed_links))
+        for name, url in opened["urls"].items():
+            placeholder = f"[link:{name}:{opened['nonce']}]"
+            text, html = text.replace(placeholder, url), html.replace(placeholder, escape(url))
+            headers = {k: v.replace(placeholder, url) for k, v in headers.items()}
+    return text, html, headers
+
+
 def compose(
     session: Session,
     *,
@@ -42,6 +78,7 @@ def compose(
     owner_id: int,
     friend_id: int | None,
     context: dict[str, Any],
+    links: SecretLinks | None = None,
     headers: dict[str, str] | None = None,
 ) -> OutgoingMail | None:
     """Add the mail for `key` unless it exists already (same key, same mail: never twice).
@@ -49,10 +86,13 @@ def compose(
     The key says what the mail is about, never when it was written (see the callers). It is
     written with INSERT ... ON CONFLICT DO NOTHING on its unique column, so of two transactions
     composing the same mail at once one writes it and the other gets None, not an error.
+    `links` are rendered as placeholders and stored sealed (see SecretLinks).
     """
     known = session.exec(select(OutgoingMail.id).where(OutgoingMail.idempotency_key == key))
     if known.first() is not None:
         return None
+    if links is not None:
+        context = {**context, **{name: links.placeholder(name) for name in links.urls}}
     values = {
         "owner_id": owner_id,
         "friend_id": friend_id,
@@ -63,6 +103,7 @@ def compose(
         "text": _templates.get_template(f"{kind}/body.txt").render(context),
         "html": _templates.get_template(f"{kind}/body.html").render(context),
         "headers": headers or {},
+        "sealed_links": links.sealed() if links is not None else None,
     }
     mail_id = session.execute(_insert_once(session, values)).scalar_one_or_none()
     return session.get(OutgoingMail, mail_id) if mail_id is not None else None
@@ -97,10 +138,11 @@ def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
     # A stable Message-ID: should a crash make us send twice, mail clients still show one.
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{_digest(mail.idempotency_key)}@{domain}>"
-    for name, value in mail.headers.items():
+    text, html, headers = unsealed(mail, SecretBox(settings.secret_key))
+    for name, value in headers.items():
         message[name] = value
-    message.set_content(mail.text)
-    message.add_alternative(mail.html, subtype="html")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 
 from service import accounts, admin
 from service.routes.deps import CurrentOwner, RowId, ServicesDep, SessionDep
+from service.routes.openapi import errors
 from service.routes.schemas import OwnerPublic, ReportPublic
 from service.tables import Owner
 
@@ -31,18 +32,18 @@ def _owner(session: SessionDep, owner_id: int) -> Owner:
     return owner
 
 
-@router.get("/reports")
+@router.get("/reports", responses=errors(401, 404))
 def reports(me: CurrentAdmin, session: SessionDep) -> list[ReportPublic]:
     """Open reports first, then the newest."""
     return [ReportPublic.of(report, owner) for report, owner in admin.reports(session)]
 
 
-@router.get("/frozen-owners")
+@router.get("/frozen-owners", responses=errors(401, 404))
 def frozen_owners(me: CurrentAdmin, session: SessionDep) -> list[OwnerPublic]:
     return [OwnerPublic.of(owner) for owner in admin.frozen_owners(session)]
 
 
-@router.post("/owners/{owner_id}/clear")
+@router.post("/owners/{owner_id}/clear", responses=errors(401, 404, 422))
 def clear(owner_id: RowId, me: CurrentAdmin, session: SessionDep) -> OwnerPublic:
     """Unfreeze the owner: they may invite again, and scans run for them again."""
     owner = _owner(session, owner_id)
@@ -50,7 +51,7 @@ def clear(owner_id: RowId, me: CurrentAdmin, session: SessionDep) -> OwnerPublic
     return OwnerPublic.of(owner)
 
 
-@router.delete("/owners/{owner_id}", status_code=204)
+@router.delete("/owners/{owner_id}", status_code=204, responses=errors(401, 403, 404, 422))
 def delete(
     owner_id: RowId, me: CurrentAdmin, session: SessionDep, services: ServicesDep
 ) -> Response:

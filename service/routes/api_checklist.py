@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from service import checklist, invites
-from service.routes.deps import CurrentOwner, InvitedFriend, RowId, ServicesDep, SessionDep
+from service.routes.deps import (
+    ConsentingFriend,
+    CurrentOwner,
+    RowId,
+    ServicesDep,
+    SessionDep,
+)
+from service.routes.openapi import BODY, JPEG, errors
 from service.routes.schemas import (
     AnswerRequest,
     ChecklistItemPublic,
@@ -17,7 +24,9 @@ from service.tables import Friend, Match, Owner
 router = APIRouter(prefix="/api/v1")
 
 
-@router.post("/friends/{friend_id}/checklist/send", status_code=202)
+@router.post(
+    "/friends/{friend_id}/checklist/send", status_code=202, responses=errors(401, 404, 422)
+)
 def send_checklist(
     friend_id: RowId, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> ChecklistQueued:
@@ -43,8 +52,8 @@ def item_public(token: str, item: Match) -> ChecklistItemPublic:
     return ChecklistItemPublic.model_validate({**checklist.view(item), "thumbnail_url": url})
 
 
-@router.get("/invites/{token}/checklist")
-def get_checklist(token: str, friend: InvitedFriend, session: SessionDep) -> ChecklistPublic:
+@router.get("/invites/{token}/checklist", responses=errors(403, 404, 422))
+def get_checklist(token: str, friend: ConsentingFriend, session: SessionDep) -> ChecklistPublic:
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None
     return ChecklistPublic(
@@ -60,16 +69,20 @@ def _item(session: SessionDep, friend: Friend, item_id: int) -> Match:
     return item
 
 
-@router.post("/invites/{token}/checklist/{item_id}")
+@router.post("/invites/{token}/checklist/{item_id}", responses=errors(403, 404, *BODY))
 def answer_item(
-    token: str, item_id: RowId, body: AnswerRequest, friend: InvitedFriend, session: SessionDep
+    token: str, item_id: RowId, body: AnswerRequest, friend: ConsentingFriend, session: SessionDep
 ) -> ChecklistItemPublic:
     item = checklist.answer(session, friend, _item(session, friend, item_id), body.status)
     return item_public(token, item)
 
 
-@router.get("/invites/{token}/checklist/{item_id}/thumbnail")
-def item_thumbnail(item_id: RowId, friend: InvitedFriend, session: SessionDep) -> Response:
+@router.get(
+    "/invites/{token}/checklist/{item_id}/thumbnail",
+    response_class=Response,
+    responses=JPEG | errors(403, 404, 422),
+)
+def item_thumbnail(item_id: RowId, friend: ConsentingFriend, session: SessionDep) -> Response:
     item = _item(session, friend, item_id)
     if item.thumbnail is None:
         raise HTTPException(404, "no thumbnail")

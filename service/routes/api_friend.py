@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from service import invites, reports, uploads
 from service.ingest.profiles import UnreadableLink
 from service.routes.deps import ConsentingFriend, InvitedFriend, RowId, ServicesDep, SessionDep
+from service.routes.openapi import ARCHIVE_FORM, BODY, errors
 from service.routes.schemas import (
     ConsentRequest,
     ProfileRequest,
@@ -36,16 +37,18 @@ def sharing_friend(friend: ConsentingFriend, session: SessionDep) -> Friend:
 SharingFriend = Annotated[Friend, Depends(sharing_friend)]
 
 
-@router.post("/consent")
-def consent(body: ConsentRequest, friend: InvitedFriend, session: SessionDep) -> dict[str, str]:
+@router.post("/consent", responses=errors(403, 404, *BODY))
+def consent(
+    body: ConsentRequest, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+) -> dict[str, str]:
     try:
-        invites.consent(session, friend, body.accept, body.show_whole_photos)
+        invites.consent(session, services.settings, friend, body.accept, body.show_whole_photos)
     except invites.SharingPaused as e:
         raise HTTPException(403, str(e)) from None
     return {"status": friend.status}
 
 
-@router.post("/report", status_code=202)
+@router.post("/report", status_code=202, responses=errors(404, *BODY))
 def report(
     body: ReportRequest, friend: InvitedFriend, session: SessionDep, services: ServicesDep
 ) -> Queued:
@@ -58,7 +61,12 @@ def report(
     )
 
 
-@router.post("/exports", status_code=202)
+@router.post(
+    "/exports",
+    status_code=202,
+    responses=errors(403, 404, 413, 415, 422),
+    openapi_extra=ARCHIVE_FORM,
+)
 async def upload_export(
     request: Request, friend: SharingFriend, session: SessionDep, services: ServicesDep
 ) -> ScanQueued:
@@ -77,7 +85,7 @@ async def upload_export(
     return ScanQueued(scan_id=scan.id)
 
 
-@router.post("/profiles", status_code=202)
+@router.post("/profiles", status_code=202, responses=errors(403, 404, *BODY))
 def add_profile(
     body: ProfileRequest, friend: SharingFriend, session: SessionDep, services: ServicesDep
 ) -> ScanQueued:
@@ -91,14 +99,14 @@ def add_profile(
     return ScanQueued(scan_id=scan.id)
 
 
-@router.get("/scans/{scan_id}")
-def scan_status(scan_id: RowId, friend: InvitedFriend, session: SessionDep) -> ScanPublic:
+@router.get("/scans/{scan_id}", responses=errors(403, 404, 422))
+def scan_status(scan_id: RowId, friend: ConsentingFriend, session: SessionDep) -> ScanPublic:
     scan = uploads.scan_of(session, friend, scan_id)
     if scan is None:
         raise HTTPException(404, "no such scan")
     return ScanPublic.of(scan)
 
 
-@router.get("/scans")
-def scans(friend: InvitedFriend, session: SessionDep) -> list[ScanPublic]:
+@router.get("/scans", responses=errors(403, 404, 422))
+def scans(friend: ConsentingFriend, session: SessionDep) -> list[ScanPublic]:
     return [ScanPublic.of(scan) for scan, _ in uploads.scans_of(session, friend)]

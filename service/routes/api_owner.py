@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, UploadFi
 
 from service import accounts, enroll, invites, review, review_cards, signups
 from service.routes.deps import CurrentOwner, RowId, ServicesDep, SessionDep
+from service.routes.openapi import BODY, JPEG, errors
 from service.routes.schemas import (
     BulkReviewRequest,
     ConfirmRequest,
@@ -28,6 +29,7 @@ from service.routes.schemas import (
 )
 from service.security import RateLimited, count_attempt
 from service.states import TokenKind
+from service.tables import Friend, Owner
 
 router = APIRouter(prefix="/api/v1")
 MAX_REFERENCE_BYTES = 30 * 2**20
@@ -37,7 +39,11 @@ def limit(services: ServicesDep, key: str, count: int, per: timedelta) -> None:
     try:
         count_attempt(services.db, key, limit=count, per=per)
     except RateLimited as e:
-        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+        raise too_many(e) from None
+
+
+def too_many(e: RateLimited) -> HTTPException:
+    return HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)})
 
 
 CONFIRMATION_MAILS_PER_HOUR = 5
@@ -47,9 +53,18 @@ def refused(e: accounts.NotAllowed) -> HTTPException:
     return HTTPException(403, str(e))
 
 
-@router.post("/auth/register", status_code=201)
-def register(body: OwnerCreate, session: SessionDep, services: ServicesDep) -> OwnerPublic:
-    """403 when PHOTO_REMOVAL_SIGNUPS lets this person in no more (the detail says why)."""
+@router.post("/auth/register", status_code=201, responses=errors(403, 429, *BODY))
+def register(
+    body: OwnerCreate, request: Request, session: SessionDep, services: ServicesDep
+) -> OwnerPublic:
+    """403 when PHOTO_REMOVAL_SIGNUPS lets this person in no more (the detail says why); 429
+    after `registrations_per_hour` tries from one address."""
+    limit(
+        services,
+        signups.registration_key(request),
+        services.settings.registrations_per_hour,
+        timedelta(hours=1),
+    )
     try:
         signed_up = signups.sign_up(
             session, services.settings, body.email, body.password, body.name, body.invitation
@@ -62,7 +77,7 @@ def register(body: OwnerCreate, session: SessionDep, services: ServicesDep) -> O
     return OwnerPublic.of(signed_up.owner)
 
 
-@router.post("/auth/confirm")
+@router.post("/auth/confirm", responses=errors(404, *BODY))
 def confirm(body: ConfirmRequest, session: SessionDep) -> OwnerPublic:
     """The token of the link mailed at sign-up (GET /confirm/{token} does the same)."""
     owner = signups.confirm(session, body.token)
@@ -71,7 +86,7 @@ def confirm(body: ConfirmRequest, session: SessionDep) -> OwnerPublic:
     return OwnerPublic.of(owner)
 
 
-@router.post("/auth/confirm/resend", status_code=202)
+@router.post("/auth/confirm/resend", status_code=202, responses=errors(401, 409, 429))
 def resend_confirmation(owner: CurrentOwner, session: SessionDep, services: ServicesDep) -> Queued:
     """A new confirmation link (the one before stops working); 409 when already confirmed."""
     if owner.confirmed_at is not None:
@@ -81,7 +96,7 @@ def resend_confirmation(owner: CurrentOwner, session: SessionDep, services: Serv
     return Queued(detail=f"a new confirmation link is on its way to {owner.email}")
 
 
-@router.post("/owner-invitations", status_code=202)
+@router.post("/owner-invitations", status_code=202, responses=errors(401, 403, 429, *BODY))
 def invite_owner(
     body: OwnerInvitationCreate, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> Queued:
@@ -101,7 +116,7 @@ def invite_owner(
     return Queued(detail=f"an invitation to open an account is on its way to {body.email}")
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", responses=errors(401, 429, *BODY))
 def token(
     body: TokenRequest, request: Request, session: SessionDep, services: ServicesDep
 ) -> TokenPublic:
@@ -118,18 +133,18 @@ def token(
     return TokenPublic(access_token=accounts.issue_token(session, owner, TokenKind.api))
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401))
 def me(owner: CurrentOwner) -> OwnerPublic:
     return OwnerPublic.of(owner)
 
 
-@router.delete("/me", status_code=204)
+@router.delete("/me", status_code=204, responses=errors(401))
 def delete_me(owner: CurrentOwner, session: SessionDep, services: ServicesDep) -> Response:
     accounts.delete_owner(session, owner, services.settings.outbox_dir)
     return Response(status_code=204)
 
 
-@router.post("/reference-photos", status_code=201)
+@router.post("/reference-photos", status_code=201, responses=errors(401, *BODY))
 def add_reference(
     file: UploadFile, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> ReferencePublic:
@@ -143,12 +158,16 @@ def add_reference(
     return ReferencePublic.of(ref)
 
 
-@router.get("/reference-photos")
+@router.get("/reference-photos", responses=errors(401))
 def list_references(owner: CurrentOwner, session: SessionDep) -> list[ReferencePublic]:
     return [ReferencePublic.of(r) for r in enroll.references(session, owner)]
 
 
-@router.get("/reference-photos/{reference_id}/thumbnail")
+@router.get(
+    "/reference-photos/{reference_id}/thumbnail",
+    response_class=Response,
+    responses=JPEG | errors(401, 404, 422),
+)
 def reference_thumbnail(reference_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
     ref = enroll.reference_of(session, owner, reference_id)
     if ref is None:
@@ -156,7 +175,7 @@ def reference_thumbnail(reference_id: RowId, owner: CurrentOwner, session: Sessi
     return _jpeg(ref.thumbnail)
 
 
-@router.delete("/reference-photos/{reference_id}", status_code=204)
+@router.delete("/reference-photos/{reference_id}", status_code=204, responses=errors(401, 404, 422))
 def delete_reference(reference_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
     ref = enroll.reference_of(session, owner, reference_id)
     if ref is None:
@@ -165,24 +184,18 @@ def delete_reference(reference_id: RowId, owner: CurrentOwner, session: SessionD
     return Response(status_code=204)
 
 
-@router.post("/friends", status_code=201)
+@router.post("/friends", status_code=201, responses=errors(401, 403, 409, 429, *BODY))
 def add_friend(
     body: FriendCreate, owner: CurrentOwner, session: SessionDep, services: ServicesDep
 ) -> FriendCreated:
     """403 until the owner's address is confirmed, and while a friend's report freezes them."""
+    may_send_invitation(services, owner)
     try:
-        accounts.may_invite(owner)
-        limit(
-            services,
-            f"invite:{owner.id}",
-            services.settings.invitations_per_hour,
-            timedelta(hours=1),
-        )
         friend, raw, mail = invites.invite(
             session, services.settings, services.box, owner, body.name, body.email
         )
-    except accounts.NotAllowed as e:
-        raise refused(e) from None
+    except invites.AlreadyInvited as e:
+        raise HTTPException(409, str(e)) from None
     except invites.InviteError as e:
         raise HTTPException(422, str(e)) from None
     services.queue_mail(session, mail)
@@ -192,43 +205,85 @@ def add_friend(
     )
 
 
-@router.get("/friends")
+def may_send_invitation(services: ServicesDep, owner: Owner) -> None:
+    """403 while the owner may not invite (unconfirmed, or on hold after a report); 429 past
+    `invitations_per_hour`, new invitations and ones sent again together."""
+    try:
+        accounts.may_invite(owner)
+        invites.count_invitation(services.db, services.settings, owner)
+    except accounts.NotAllowed as e:
+        raise refused(e) from None
+    except RateLimited as e:
+        raise too_many(e) from None
+
+
+def _friend(session: SessionDep, owner: CurrentOwner, friend_id: int) -> Friend:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    return friend
+
+
+@router.delete("/friends/{friend_id}", status_code=204, responses=errors(401, 404, 422))
+def revoke_friend(
+    friend_id: RowId, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Cancel the invitation: its link answers 404 at once, and what the friend shared goes."""
+    invites.revoke(session, _friend(session, owner, friend_id), services.settings.outbox_dir)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/friends/{friend_id}/resend",
+    status_code=202,
+    responses=errors(401, 403, 404, 409, 422, 429),
+)
+def resend_invitation(
+    friend_id: RowId, owner: CurrentOwner, session: SessionDep, services: ServicesDep
+) -> Queued:
+    """A new link, mailed; the old one stops working. 409 for a friend who declined, withdrew
+    or reported (they are not asked again), 403 while the owner may not invite."""
+    friend = _friend(session, owner, friend_id)
+    may_send_invitation(services, owner)
+    try:
+        _, mail = invites.resend(session, services.settings, services.box, owner, friend)
+    except invites.InviteError as e:
+        raise HTTPException(409, str(e)) from None
+    services.queue_mail(session, mail)
+    return Queued(detail=f"a new link is on its way to {friend.email}; the old one no longer works")
+
+
+@router.get("/friends", responses=errors(401))
 def list_friends(owner: CurrentOwner, session: SessionDep) -> list[FriendPublic]:
     return [FriendPublic.of(f, n, o) for f, n, o, _ in invites.friends_of(session, owner)]
 
 
-@router.get("/friends/{friend_id}/matches")
+@router.get("/friends/{friend_id}/matches", responses=errors(401, 404, 422))
 def friend_matches(friend_id: RowId, owner: CurrentOwner, session: SessionDep) -> list[MatchPublic]:
-    friend = invites.friend_of(session, owner, friend_id)
-    if friend is None:
-        raise HTTPException(404, "no such friend")
+    friend = _friend(session, owner, friend_id)
     return [MatchPublic.of(m) for m in review.matches_of(session, owner, friend)]
 
 
-@router.post("/friends/{friend_id}/matches/review")
+@router.post("/friends/{friend_id}/matches/review", responses=errors(401, 404, *BODY))
 def review_all(
     friend_id: RowId, body: BulkReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
     """Decide every pending match of a friend at once (optionally one band only)."""
-    friend = invites.friend_of(session, owner, friend_id)
-    if friend is None:
-        raise HTTPException(404, "no such friend")
+    friend = _friend(session, owner, friend_id)
     decided = review.review_all(session, owner, friend, body.decision, body.band)
     return [MatchPublic.of(m) for m in decided]
 
 
-@router.delete("/friends/{friend_id}/matches/review")
+@router.delete("/friends/{friend_id}/matches/review", responses=errors(401, 404, 422))
 def undo_review_all(
     friend_id: RowId, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
     """Take back the last "all at once" decision for this friend: those matches wait again."""
-    friend = invites.friend_of(session, owner, friend_id)
-    if friend is None:
-        raise HTTPException(404, "no such friend")
+    friend = _friend(session, owner, friend_id)
     return [MatchPublic.of(m) for m in review.undo_all(session, owner, friend)]
 
 
-@router.post("/matches/{match_id}/review")
+@router.post("/matches/{match_id}/review", responses=errors(401, 404, *BODY))
 def review_match(
     match_id: RowId, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> MatchPublic:
@@ -238,7 +293,7 @@ def review_match(
     return MatchPublic.of(review.review(session, owner, match, body.decision))
 
 
-@router.delete("/matches/{match_id}/review")
+@router.delete("/matches/{match_id}/review", responses=errors(401, 404, 422))
 def undo_match_review(match_id: RowId, owner: CurrentOwner, session: SessionDep) -> MatchPublic:
     """The match waits for review again."""
     match = review.match_of(session, owner, match_id)
@@ -247,7 +302,7 @@ def undo_match_review(match_id: RowId, owner: CurrentOwner, session: SessionDep)
     return MatchPublic.of(review.undo(session, owner, match))
 
 
-@router.post("/match-groups/{group_id}/review")
+@router.post("/match-groups/{group_id}/review", responses=errors(401, 404, *BODY))
 def review_group(
     group_id: RowId, body: ReviewRequest, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
@@ -258,7 +313,7 @@ def review_group(
     return [MatchPublic.of(m) for m in review.review_group(session, owner, group, body.decision)]
 
 
-@router.delete("/match-groups/{group_id}/review")
+@router.delete("/match-groups/{group_id}/review", responses=errors(401, 404, 422))
 def undo_group_review(
     group_id: RowId, owner: CurrentOwner, session: SessionDep
 ) -> list[MatchPublic]:
@@ -280,13 +335,19 @@ def _picture(session: SessionDep, owner: CurrentOwner, match_id: int) -> review_
     return picture
 
 
-@router.get("/matches/{match_id}/thumbnail")
+@router.get(
+    "/matches/{match_id}/thumbnail",
+    response_class=Response,
+    responses=JPEG | errors(401, 404, 422),
+)
 def match_thumbnail(match_id: RowId, owner: CurrentOwner, session: SessionDep) -> Response:
     """The owner's picture of the match (see _picture)."""
     return _jpeg(_picture(session, owner, match_id).jpeg)
 
 
-@router.get("/matches/{match_id}/face")
+@router.get(
+    "/matches/{match_id}/face", response_class=Response, responses=JPEG | errors(401, 404, 422)
+)
 def match_face(
     match_id: RowId,
     owner: CurrentOwner,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParameter
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -19,7 +20,7 @@ from service.config import Settings
 from service.db import unit_of_work
 from service.faces.engine import FaceEngine
 from service.ingest.profiles import read_profile
-from service.invites import friend_for_token
+from service.invites import DeadLink, look_up
 from service.jobs import Jobs, enqueue_after_commit, fetch_options
 from service.secrets_box import SecretBox
 from service.states import FriendStatus, SourceKind, TokenKind
@@ -105,14 +106,14 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+# Reads `Authorization: Bearer <token>` (None without one) and declares it in /openapi.json.
+BEARER = HTTPBearer(auto_error=False, description="the access_token of POST /api/v1/auth/token")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
-def current_owner(request: Request, session: SessionDep) -> Owner:
+def current_owner(request: Request, session: SessionDep, bearer: Bearer) -> Owner:
     """The owner of a bearer token; for reads, a page session cookie works too (thumbnails)."""
-    token = _bearer(request)
+    token = bearer.credentials if bearer else None
     owner = owner_for_token(session, token, TokenKind.api) if token else None
     cookie = request.cookies.get(SESSION_COOKIE)
     if owner is None and token is None and cookie and request.method in ("GET", "HEAD"):
@@ -125,17 +126,27 @@ def current_owner(request: Request, session: SessionDep) -> Owner:
 CurrentOwner = Annotated[Owner, Depends(current_owner)]
 
 
-def invited_friend(token: str, session: SessionDep) -> Friend:
-    friend = friend_for_token(session, token)
-    if friend is None:
-        raise HTTPException(404, "this invitation link is unknown or has expired")
-    return friend
+class DeadLinkError(HTTPException):
+    """A 404 for a friend's link that opens nothing any more; the page says why, kindly."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(404, reason)
+
+
+def invited_friend(token: str, session: SessionDep, services: ServicesDep) -> Friend:
+    """The friend behind a live link: revoked, replaced, reported and expired links are 404."""
+    try:
+        return look_up(session, services.settings, token)
+    except DeadLink as e:
+        raise DeadLinkError(e.reason) from None
 
 
 InvitedFriend = Annotated[Friend, Depends(invited_friend)]
 
 
 def consenting_friend(friend: InvitedFriend) -> Friend:
+    """A friend who accepted: one who has not, or declined or withdrew, keeps only the
+    invitation page (to accept after all), its face crops and the report form."""
     if friend.status != FriendStatus.accepted:
         raise HTTPException(403, "please accept the invitation first")
     return friend

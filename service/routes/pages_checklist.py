@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from service import checklist
 from service.routes.deps import InvitedFriend, RowId, ServicesDep, SessionDep
 from service.routes.pages import CsrfChecked, Text, redirect, render
+from service.states import FriendStatus
 from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
@@ -17,6 +18,8 @@ router = APIRouter(include_in_schema=False)
 def checklist_page(
     token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
 ) -> Response:
+    if friend.status != FriendStatus.accepted:
+        return redirect(f"/invite/{token}")  # declined or withdrew: only the invitation is left
     owner = session.get(Owner, friend.owner_id)
     items = checklist.items_of(session, friend)
     return render(
@@ -39,6 +42,8 @@ def answer(
     session: SessionDep,
     status: Text,
 ) -> Response:
+    if friend.status != FriendStatus.accepted:
+        return redirect(f"/invite/{token}")
     item = checklist.item_of(session, friend, item_id)
     if item is None:
         raise HTTPException(404, "no such item on your list")

@@ -66,11 +66,14 @@ def consent(
     token: str,
     friend: InvitedFriend,
     session: SessionDep,
+    services: ServicesDep,
     accept: Text,
     show_whole_photos: Text = "",  # the consent form's checkbox: "yes" when ticked
 ) -> Response:
     try:
-        invites.consent(session, friend, accept == "yes", show_whole_photos == "yes")
+        invites.consent(
+            session, services.settings, friend, accept == "yes", show_whole_photos == "yes"
+        )
     except invites.SharingPaused as e:
         raise HTTPException(403, str(e)) from None
     return redirect(

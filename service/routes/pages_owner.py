@@ -24,8 +24,8 @@ from service.routes.pages import (
     take_flash,
 )
 from service.security import RateLimited, count_attempt
-from service.states import TokenKind
-from service.tables import Owner
+from service.states import FriendStatus, TokenKind
+from service.tables import Friend, Owner
 
 router = APIRouter(include_in_schema=False)
 
@@ -168,12 +168,7 @@ def invite(
     except accounts.NotAllowed as e:
         return dashboard(request, session, services, owner, status_code=403, error=str(e))
     try:
-        count_attempt(
-            services.db,
-            f"invite:{owner.id}",
-            limit=services.settings.invitations_per_hour,
-            per=timedelta(hours=1),
-        )
+        invites.count_invitation(services.db, services.settings, owner)
         friend, _, mail = invites.invite(
             session, services.settings, services.box, owner, name, email
         )
@@ -181,6 +176,42 @@ def invite(
         return redirect("/#friends", error=str(e))
     services.queue_mail(session, mail)
     return redirect(f"/?invited={friend.id}#friends")
+
+
+def _friend(session: SessionDep, owner: Owner, friend_id: int) -> Friend:
+    friend = invites.friend_of(session, owner, friend_id)
+    if friend is None:
+        raise HTTPException(404, "no such friend")
+    return friend
+
+
+@router.post("/friends/{friend_id}/resend", dependencies=[CsrfChecked])
+def resend(
+    friend_id: RowId, owner: PageOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Mail a new link (the old one stops working), back where the owner clicked."""
+    friend = _friend(session, owner, friend_id)
+    back = "/#invitations" if friend.status == FriendStatus.invited else f"/friends/{friend_id}"
+    try:
+        invites.count_invitation(services.db, services.settings, owner)
+        _, mail = invites.resend(session, services.settings, services.box, owner, friend)
+    except (accounts.NotAllowed, invites.InviteError, RateLimited) as e:
+        return redirect(back, error=str(e))
+    services.queue_mail(session, mail)
+    return redirect(back, notice=f"A new link is on its way to {friend.name} ({friend.email}).")
+
+
+@router.post("/friends/{friend_id}/revoke", dependencies=[CsrfChecked])
+def revoke(
+    friend_id: RowId, owner: PageOwner, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Cancel the invitation and delete what the friend shared."""
+    friend = _friend(session, owner, friend_id)
+    name = friend.name
+    invites.revoke(session, friend, services.settings.outbox_dir)
+    return redirect(
+        "/#friends", notice=f"The invitation to {name} is cancelled; its link no longer works."
+    )
 
 
 @router.get("/account", response_class=HTMLResponse)

@@ -51,12 +51,18 @@ def signup(
 ) -> Response:
     values = {"name": name, "email": email}
     try:
+        count_attempt(
+            services.db,
+            signups.registration_key(request),
+            limit=services.settings.registrations_per_hour,
+            per=timedelta(hours=1),
+        )
         signed_up = signups.sign_up(
             session, services.settings, email, password, name, invitation or None
         )
-    except (accounts.AccountError, accounts.NotAllowed) as e:
+    except (accounts.AccountError, accounts.NotAllowed, RateLimited) as e:
         session.rollback()  # the page answers normally, so the request would commit
-        status = 403 if isinstance(e, accounts.NotAllowed) else 422
+        status = {accounts.NotAllowed: 403, RateLimited: 429}.get(type(e), 422)
         return _form(request, session, services, invitation, values, status, str(e))
     services.queue_mail(session, signed_up.mail)
     return logged_in(session, services, signed_up.owner)

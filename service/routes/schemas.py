@@ -7,7 +7,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, GetCoreSchemaHandler, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StrictBool,
+    field_validator,
+)
 from pydantic_core import core_schema
 
 from service.addresses import normal_address
@@ -32,7 +40,35 @@ class OneOf:
 
 
 # An address in a request body: one address, normalised (service/addresses.py), else 422.
-EmailAddress = Annotated[str, Field(max_length=320), AfterValidator(normal_address)]
+EmailAddress = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(normal_address),
+]
+
+
+class Problem(BaseModel):
+    """Every error answer: what went wrong, in words."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One invalid part of a request: where, what kind of error, and the limits it broke; never
+    the input itself (service/app.py: without_input)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    ctx: dict[str, Any] = Field(default_factory=dict)
+
+
+class Invalid(BaseModel):
+    """A 422: a sentence, or one entry per invalid part of the request."""
+
+    detail: str | list[FieldError]
 
 
 def storable(text: str) -> str:
@@ -229,9 +265,10 @@ class ReviewRequest(RequestBody):
 
 
 class ConsentRequest(RequestBody):
-    accept: bool
+    # true or false only, as the document says (not 0, 1 or "yes", which pydantic would take)
+    accept: StrictBool
     # The owner may see the whole photos found, not only the region around their face.
-    show_whole_photos: bool = False
+    show_whole_photos: StrictBool = False
 
 
 class ProfileRequest(RequestBody):

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import HTTPException, Request
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.ingest.archives import archive_kind
 from service.private_files import open_private
+
+NOT_A_FORM = "send the export as multipart/form-data in a field named file"
 
 
 @dataclass
@@ -102,7 +105,7 @@ async def receive_archive(request: Request, folder: Path, limit: int) -> Receive
         raise HTTPException(413, f"the file is larger than the limit of {limit // 2**20} MB")
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in options:
-        raise HTTPException(422, "send the export as multipart/form-data in a field named file")
+        raise HTTPException(422, NOT_A_FORM)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"upload-{secrets.token_hex(16)}"
     receiver = _Receiver(path, limit)
@@ -116,6 +119,9 @@ async def receive_archive(request: Request, folder: Path, limit: int) -> Receive
         raise HTTPException(
             413, f"the file is larger than the limit of {limit // 2**20} MB"
         ) from None
+    except MultipartParseError:  # a broken form was a 500
+        path.unlink(missing_ok=True)
+        raise HTTPException(422, NOT_A_FORM) from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -38,6 +38,8 @@ def test_it_sends_stranded_mails_exactly_once(tmp_path: Path) -> None:
                     "invite_url": "u",
                     "report_url": "r",
                     "expires_on": "soon",
+                    "again": False,
+                    "accepted": False,
                 },
             )
             assert mail is not None
@@ -80,6 +82,8 @@ def test_it_sends_again_a_mail_whose_retry_was_lost(tmp_path: Path) -> None:
                 "invite_url": "u",
                 "report_url": "r",
                 "expires_on": "x",
+                "again": False,
+                "accepted": False,
             },
         )
         assert mail is not None
