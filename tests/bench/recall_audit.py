@@ -1,0 +1,663 @@
+"""Where recall is lost on the matching bench sets, per stage and per demographic group.
+
+Run: uv run python tests/bench/recall_audit.py [platform diverse] [--workers 2] [--variants]
+     [--simulated]
+(the first run scans both sets, ~15 min on 2 busy cores; later runs read the cache in seconds).
+--variants scores every change tried (rule operating point, detector floor, a second detection
+pass, mean over references...) on the cached faces; --simulated adds models/calibrate.py's
+simulated exports per fold, nearest reference against the mean over references.
+
+Every photo of a set (built by platform_set.py into .bench/<set>/) is scanned once with the
+engine's own steps, and what each step found is cached in .bench/<set>/audit/:
+- the production detection pass (scale as engine.FaceEngine._detect) down to a score of -0.6,
+  so the detector floor can be moved afterwards without scanning again;
+- an audit-only pass at 1.5 times the production scale, to see which missed faces a larger
+  upsampling would reach (and what it costs);
+- every detection's encoding, and the time of each step per photo.
+The owners' references are encoded as the scan command does (10 jitters).
+
+Then every owner face of the truth is followed through the decision rule (decision.py, with the
+rule's steps re-run one by one here, so each face's first failing step is known):
+not detected / too far from the owner (> possible) / nearer to another owner / a competitor
+(a clear stranger nearer to it) / z-norm failed (and not rescued by query expansion) /
+its look-alike group judged a recurring stranger / proposed.
+
+Owners are reported in the two folds of models/calibrate.py (calib identities alternating within
+their group; the people outside calib/ alternate the same way), so a choice made on one fold can
+be confirmed on the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from matching_bench import overlaps, render_table
+from platform_set import PROJECT_ROOT, SETS, build
+
+from service.faces import decision as dec
+from service.faces.decision import Cohort, DecisionRule
+
+AUDIT_FLOOR = -0.6  # detections are cached down to this score
+CACHE_VERSION = 2
+VARIANTS = {"base": 1.0, "up15": 1.5}  # multiple of the production detection scale
+
+
+# ---------------------------------------------------------------- extraction (workers)
+
+_engine = None
+
+
+def _start() -> None:
+    global _engine
+    from service.faces.engine import FaceEngine
+    from service.faces.modelfiles import verified_model_files
+
+    _engine = FaceEngine(verified_model_files(), min_score=AUDIT_FLOOR)
+
+
+def _scan_one(path: str) -> dict:
+    from service.faces.encoder import face_chips
+    from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE, _original_box
+    from service.faces.images import decode_photo
+
+    assert _engine is not None
+    data = Path(path).read_bytes()
+    t0 = time.perf_counter()
+    photo = decode_photo(data, max_side=INFORMATION_SIDE)
+    t_decode = time.perf_counter() - t0
+    out: dict = {"name": Path(path).name, "decode_s": t_decode, "shape": photo.rgb.shape[:2]}
+    for variant, mult in VARIANTS.items():
+        t0 = time.perf_counter()
+        detected = _engine._detect(photo.rgb, upscale=DETECTION_UPSCALE * mult)
+        t_detect = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        shapes = [_engine._landmarks(photo.rgb, rect) for rect, _ in detected]
+        chips = face_chips(photo.rgb, shapes)
+        t_chips = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        codes = _engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128), np.float32)
+        t_encode = time.perf_counter() - t0
+        out[variant] = {
+            "boxes": [list(_original_box(rect, photo)) for rect, _ in detected],
+            "scores": [s for _, s in detected],
+            "encodings": np.asarray(codes, np.float32).reshape(-1, 128),
+            "detect_s": t_detect,
+            "chips_s": t_chips,
+            "encode_s": t_encode,
+        }
+    return out
+
+
+def _reference(path: str) -> np.ndarray | None:
+    from service.faces.engine import NotOneFace
+
+    assert _engine is not None
+    saved = _engine.min_score
+    try:
+        from service.faces.matching import Thresholds
+
+        _engine.min_score = Thresholds.load().detector_min_score
+        return _engine.reference(Path(path).read_bytes())[1].encoding
+    except NotOneFace:
+        return None
+    finally:
+        _engine.min_score = saved
+
+
+def extract(set_dir: Path, truth: dict, workers: int) -> dict:
+    """Every photo's detections per variant and every owner's references, cached."""
+    cache = set_dir / "audit" / f"extract_v{CACHE_VERSION}.npz"
+    meta_file = cache.with_suffix(".json")
+    if cache.exists() and meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        arrays = np.load(cache)
+        return _unpack(meta, arrays)
+    names = sorted(truth["photos"])
+    refs = {
+        p: sorted((set_dir / "references" / p).iterdir())
+        for p, ident in truth["identities"].items()
+        if ident["owner"]
+    }
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    ctx = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    with ctx.Pool(workers, initializer=_start) as pool:
+        photos = pool.map(_scan_one, [str(set_dir / "photos" / n) for n in names], chunksize=1)
+        ref_paths = [(p, path) for p, paths in refs.items() for path in paths]
+        ref_codes = pool.map(_reference, [str(path) for _, path in ref_paths])
+    print(f"  extracted {len(names)} photos in {time.perf_counter() - started:.0f} s", flush=True)
+    meta: dict = {"photos": [], "refs": []}
+    arrays: dict[str, np.ndarray] = {}
+    for i, ph in enumerate(photos):
+        entry = {"name": ph["name"], "decode_s": ph["decode_s"], "shape": list(ph["shape"])}
+        for variant in VARIANTS:
+            v = ph[variant]
+            arrays[f"p{i}_{variant}"] = v["encodings"]
+            entry[variant] = {
+                k: v[k] for k in ("boxes", "scores", "detect_s", "chips_s", "encode_s")
+            }
+        meta["photos"].append(entry)
+    for j, ((person, path), code) in enumerate(zip(ref_paths, ref_codes, strict=True)):
+        meta["refs"].append({"person": person, "path": path.name, "ok": code is not None})
+        if code is not None:
+            arrays[f"r{j}"] = np.asarray(code, np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **arrays)
+    meta_file.write_text(json.dumps(meta))
+    return _unpack(meta, np.load(cache))
+
+
+def _unpack(meta: dict, arrays) -> dict:
+    photos = {}
+    for i, entry in enumerate(meta["photos"]):
+        for variant in VARIANTS:
+            entry[variant]["encodings"] = arrays[f"p{i}_{variant}"]
+        photos[entry["name"]] = entry
+    refs: dict[str, list[np.ndarray]] = defaultdict(list)
+    for j, r in enumerate(meta["refs"]):
+        if r["ok"]:
+            refs[r["person"]].append(arrays[f"r{j}"])
+    return {"photos": photos, "refs": {p: np.array(c) for p, c in refs.items()}}
+
+
+# ---------------------------------------------------------------- a source's faces
+
+
+@dataclass
+class Source:
+    """The faces a scan would hand to the decision, and for each the truth face it lies on."""
+
+    names: list[str]  # people in gallery order
+    refs: dict[str, np.ndarray]
+    photo: list[str]
+    box: list[tuple]
+    score: np.ndarray
+    encodings: np.ndarray
+    truth_of: list[object]  # (photo, index in truth) or None
+    detect_s: float = 0.0
+
+
+def distances_to(
+    encodings: np.ndarray, names: list[str], refs: dict, how: str = "min"
+) -> np.ndarray:
+    out = np.zeros((len(encodings), len(names)), np.float32)
+    for k, n in enumerate(names):
+        d = np.linalg.norm(encodings[:, None, :] - refs[n][None, :, :].astype(np.float32), axis=2)
+        out[:, k] = d.min(axis=1) if how == "min" else d.mean(axis=1)
+    return out
+
+
+def source(
+    ex: dict,
+    truth: dict,
+    floor: float = -0.2,
+    extra: str | None = None,
+    extra_when=None,
+    extra_floor: float | None = None,
+) -> Source:
+    """The faces of the production pass at this floor; with `extra`, a second pass's detections
+    that overlap none of the first pass's are added, on photos where `extra_when(entry)` holds."""
+    names = sorted(ex["refs"])
+    photo, box, score, codes, truth_of = [], [], [], [], []
+    detect_s = 0.0
+    for name in sorted(ex["photos"]):
+        entry = ex["photos"][name]
+        tfaces = truth["photos"][name]["faces"]
+        base = entry["base"]
+        kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
+        items = [(tuple(base["boxes"][i]), base["scores"][i], base["encodings"][i]) for i in kept]
+        detect_s += base["detect_s"]
+        if extra and (extra_when is None or extra_when(entry, truth["photos"][name])):
+            ev = entry[extra]
+            detect_s += ev["detect_s"]
+            ef = floor if extra_floor is None else extra_floor
+            for i, s in enumerate(ev["scores"]):
+                b = tuple(ev["boxes"][i])
+                if s >= ef and not any(overlaps(b, it[0]) for it in items):
+                    items.append((b, s, ev["encodings"][i]))
+        for b, s, e in items:
+            photo.append(name)
+            box.append(b)
+            score.append(s)
+            codes.append(e)
+            hit = [j for j, f in enumerate(tfaces) if overlaps(b, tuple(f["box"]))]
+            j = hit[0] if len(hit) == 1 else _best(b, tfaces, hit)
+            truth_of.append(None if j is None else (name, j))
+    enc = np.array(codes, np.float32).reshape(-1, 128)
+    return Source(names, ex["refs"], photo, box, np.array(score), enc, truth_of, detect_s)
+
+
+def _best(b, tfaces, hit):
+    if not hit:
+        return None
+    from matching_bench import iou
+
+    return max(hit, key=lambda j: iou(b, tuple(tfaces[j]["box"])))
+
+
+# ---------------------------------------------------------------- the rule, step by step
+
+
+@dataclass
+class Trace:
+    """For each face of the source: its nearest person and the step that stopped it."""
+
+    proposed: dict[int, str] = field(default_factory=dict)  # face -> person
+    group: dict[int, tuple[str, int]] = field(default_factory=dict)
+    stop: dict[int, str] = field(default_factory=dict)  # for near faces not proposed
+    z: dict[int, float] = field(default_factory=dict)
+
+
+def trace_decide(
+    src: Source, rule: DecisionRule, distances: np.ndarray | None = None, anchors=None
+) -> Trace:
+    """decision.decide, with every near face's fate recorded. Must propose exactly what decide()
+    proposes (checked in main)."""
+    d_all = distances_to(src.encodings, src.names, src.refs) if distances is None else distances
+    cohort = Cohort(src.encodings, d_all)
+    if anchors is None:
+        anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
+    tr = Trace()
+    if not len(cohort):
+        return tr
+    nearest = d_all.argmin(axis=1)
+    for p, person in enumerate(src.names):
+        mine = nearest == p
+        if not (d_all[mine, p] <= rule.possible).any():
+            continue
+        d = d_all[:, p].astype(np.float64)
+        near = np.flatnonzero(mine & (d <= rule.possible))
+        clear = dec._without_competitor(cohort, p, near, rule)
+        mean, sd = dec._cohort_stats(cohort, d, near[clear], rule)
+        z = (d[near] - mean) / sd
+        zpass = z <= rule.z_max
+        kept = near[clear & zpass]
+        expanded = np.zeros(len(near), bool)
+        if rule.expand_radius > 0 and len(kept):
+            expanded = dec._near_centre(cohort, kept, near, anchors[p], rule)
+            kept = near[clear & (zpass | expanded)]
+        reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
+        groups = dec._groups(
+            cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
+        )
+        doubtful = dec._doubtful_groups(groups, d, mean, sd, rule)
+        for k, i in enumerate(near.tolist()):
+            tr.z[i] = float(z[k])
+            if not clear[k]:
+                tr.stop[i] = "competitor"
+            elif not (zpass[k] or expanded[k]):
+                tr.stop[i] = "z-norm"
+            elif groups[i] in doubtful:
+                tr.stop[i] = "doubtful group"
+            else:
+                tr.proposed[i] = person
+                tr.group[i] = (person, groups[i])
+    return tr
+
+
+# ---------------------------------------------------------------- scoring
+
+
+STAGES = (
+    "not detected",
+    "too far (> possible)",
+    "nearer another owner",
+    "competitor",
+    "z-norm",
+    "doubtful group",
+    "claimed twice",
+    "proposed",
+)
+
+
+def fold_of(truth: dict) -> dict[str, str]:
+    """models/calibrate.py's folds: calib identities alternating within their group (sorted);
+    the people outside calib/ alternate too, as their own group."""
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for p, ident in truth["identities"].items():
+        by_group[ident["group"]].append(p)
+    out = {}
+    for _g, people in by_group.items():
+        for i, p in enumerate(sorted(people)):
+            out[p] = "A" if i % 2 == 0 else "B"
+    return out
+
+
+def calib_folds() -> dict[str, str]:
+    """The folds exactly as calibrate.py builds them (from IDENTITIES.tsv, all calib people)."""
+    from platform_set import calib_identities
+
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for i in calib_identities():
+        by_group[i.group].append(i.person)
+    out = {}
+    for _g, people in by_group.items():
+        for k, p in enumerate(sorted(people)):
+            out[p] = "A" if k % 2 == 0 else "B"
+    return out
+
+
+@dataclass
+class Result:
+    stages: dict[tuple[str, str], Counter]  # (group, fold) -> stage counts over owner faces
+    proposals: Counter  # fold -> proposals
+    correct: Counter
+    wrong_by_group: Counter  # (group, fold) -> wrong
+    proposed_by_group: Counter
+    mixed: Counter  # fold -> mixed groups
+    decisions: Counter
+    wrong_list: list
+
+
+def evaluate(
+    src: Source, truth: dict, tr: Trace, d_all: np.ndarray | None = None, possible: float = 0.6
+) -> Result:
+    folds = {**fold_of(truth), **calib_folds()}
+    ident = truth["identities"]
+    d_all = distances_to(src.encodings, src.names, src.refs) if d_all is None else d_all
+    nearest = d_all.argmin(axis=1) if len(d_all) else np.zeros(0, int)
+    face_at: dict[tuple, list[int]] = defaultdict(list)
+    for i, t in enumerate(src.truth_of):
+        if t is not None:
+            face_at[t].append(i)
+    stages: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    res = Result(stages, Counter(), Counter(), Counter(), Counter(), Counter(), Counter(), [])
+    # proposals, judged: right when on a face of the named person (a face claimed once)
+    claimed = set()
+    outcomes: dict[tuple[str, int], set] = defaultdict(set)
+    order = sorted(tr.proposed, key=lambda i: d_all[i, src.names.index(tr.proposed[i])])
+    for i in order:
+        person = tr.proposed[i]
+        fold = folds[person]
+        t = src.truth_of[i]
+        who = truth["photos"][t[0]]["faces"][t[1]]["person"] if t else None
+        ok = who == person and t not in claimed
+        if ok:
+            claimed.add(t)
+        res.proposals[fold] += 1
+        res.correct[fold] += ok
+        g = ident[person]["group"]
+        res.proposed_by_group[(g, fold)] += 1
+        res.wrong_by_group[(g, fold)] += not ok
+        outcomes[tr.group[i]].add(ok)
+        if not ok:
+            res.wrong_list.append(
+                (person, who, src.photo[i], round(float(d_all[i, src.names.index(person)]), 3))
+            )
+    for key, oc in outcomes.items():
+        res.decisions[folds[key[0]]] += 1
+        res.mixed[folds[key[0]]] += len(oc) == 2
+    for name, entry in truth["photos"].items():
+        for j, f in enumerate(entry["faces"]):
+            if not f["owner"]:
+                continue
+            person = f["person"]
+            key = (f["group"], folds[person])
+            found = face_at.get((name, j), [])
+            if (name, j) in claimed:
+                stages[key]["proposed"] += 1
+                continue
+            if not found:
+                stages[key]["not detected"] += 1
+                continue
+            i = found[0]
+            p = src.names.index(person)
+            if d_all[i, p] > possible:
+                stage = "too far (> possible)"
+            elif nearest[i] != p:
+                stage = "nearer another owner"
+            else:
+                stage = tr.stop.get(i, "claimed twice")  # proposed, but the face was claimed
+            stages[key][stage] += 1
+    return res
+
+
+def summarise(res: Result, folds: Iterable[str] = ("A", "B")) -> dict:
+    out = {}
+    for fold in (*folds, "all"):
+        keep = (lambda f: True) if fold == "all" else (lambda f, fold=fold: f == fold)
+        prop = sum(v for f, v in res.proposals.items() if keep(f))
+        corr = sum(v for f, v in res.correct.items() if keep(f))
+        total = Counter()
+        for (_g, f), c in res.stages.items():
+            if keep(f):
+                total.update(c)
+        faces = sum(total.values())
+        worst = 0.0
+        worst_g = ""
+        by_g: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for (g, f), n in res.proposed_by_group.items():
+            if keep(f):
+                by_g[g][0] += n
+                by_g[g][1] += res.wrong_by_group[(g, f)]
+        for g, (n, w) in by_g.items():
+            if n and w / n > worst:
+                worst, worst_g = w / n, g
+        out[fold] = {
+            "faces": faces,
+            "recall": total["proposed"] / faces if faces else math.nan,
+            "precision": corr / prop if prop else math.nan,
+            "wrong": prop - corr,
+            "worst": (worst, worst_g),
+            "mixed": sum(v for f, v in res.mixed.items() if keep(f)),
+            "decisions": sum(v for f, v in res.decisions.items() if keep(f)),
+        }
+    return out
+
+
+def stage_table(res: Result) -> str:
+    groups = sorted({g for g, _ in res.stages})
+    lines = []
+    for g in [*groups, "all"]:
+        for fold in ("A", "B", "*"):
+            c = Counter()
+            for (gg, f), cc in res.stages.items():
+                if (g == "all" or gg == g) and (fold == "*" or f == fold):
+                    c.update(cc)
+            n = sum(c.values())
+            if not n:
+                continue
+            lines.append(
+                [g if fold != "*" else f"{g} (both)", fold, str(n)]
+                + [str(c[s]) for s in STAGES]
+                + [f"{c['proposed'] / n:.3f}"]
+            )
+    return render_table(["owner's group", "fold", "faces", *STAGES, "recall"], lines)
+
+
+def line(tag: str, s: dict) -> str:
+    parts = []
+    for fold in ("A", "B", "all"):
+        x = s[fold]
+        w, g = x["worst"]
+        parts.append(
+            f"{fold}: R {x['recall']:.3f} P {x['precision']:.3f} wrong {x['wrong']} "
+            f"worst {w:.0%}{' ' + g if g else ''} mixed {x['mixed']} dec {x['decisions']}"
+        )
+    return f"{tag:38s} | " + " | ".join(parts)
+
+
+def load(name: str, workers: int) -> tuple[dict, dict]:
+    set_dir = PROJECT_ROOT / ".bench" / name
+    truth = build(name, set_dir)
+    return truth, extract(set_dir, truth, workers)
+
+
+def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
+    d = distances_to(src.encodings, src.names, src.refs)
+    anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
+    got = {
+        (p.face, p.person) for p in dec.decide(Cohort(src.encodings, d), src.names, anchors, rule)
+    }
+    mine = set(tr.proposed.items())
+    assert got == mine, f"trace differs from decide(): {len(got ^ mine)} faces"
+
+
+def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
+    """Every change tried, on both sets, reported per fold of the owners."""
+    z = {f"z_max {v}": (replace(rule, z_max=v), "min", {}) for v in (-2.25, -2.0, -1.75)}
+    tried: dict[str, tuple[DecisionRule, str, dict]] = {
+        "shipped": (rule, "min", {}),
+        **z,
+        "possible 0.62": (replace(rule, possible=0.62), "min", {}),
+        "possible 0.64, z_max -2.25": (replace(rule, possible=0.64, z_max=-2.25), "min", {}),
+        "expand_radius 0.50": (replace(rule, expand_radius=0.50), "min", {}),
+        "expand_radius 0.52": (replace(rule, expand_radius=0.52), "min", {}),
+        "group_min 5": (replace(rule, group_min=5), "min", {}),
+        "no group test": (replace(rule, group_min=10**6), "min", {}),
+        "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), "min", {}),
+        "mean over references": (rule, "mean", {}),
+        "mean over references, z_max -2.6": (replace(rule, z_max=-2.6), "mean", {}),
+        "detector floor -0.4": (rule, "min", {"floor": -0.4}),
+        "detector floor -0.5": (rule, "min", {"floor": -0.5}),
+        "detector floor -0.6": (rule, "min", {"floor": -0.6}),
+        "2nd pass x1.5, photos <= 1100 px": (
+            rule,
+            "min",
+            {"extra": "up15", "extra_when": lambda e, t: max(t["size"]) <= 1100},
+        ),
+        "2nd pass x1.5, screenshots": (
+            rule,
+            "min",
+            {"extra": "up15", "extra_when": lambda e, t: t["kind"] == "screenshot"},
+        ),
+        "2nd pass x1.5, every photo": (rule, "min", {"extra": "up15"}),
+    }
+    for name, (truth, ex) in data.items():
+        base_s = source(ex, truth).detect_s
+        print(
+            f"\n== {name}: changes tried (owners by fold; worst = largest wrong share of a group)"
+        )
+        for tag, (r, how, kw) in tried.items():
+            src = source(ex, truth, **kw)
+            d = distances_to(src.encodings, src.names, src.refs, how)
+            res = evaluate(
+                src, truth, trace_decide(src, r, distances=d), d_all=d, possible=r.possible
+            )
+            cost = f"detect x{src.detect_s / base_s:.2f}, faces {len(src.encodings)}"
+            print(line(tag, summarise(res)) + f" | {cost}")
+
+
+def simulated(rule: DecisionRule) -> None:
+    """models/calibrate.py's simulated exports (30 splits per fold), each owner's nearest
+    reference against the mean over the owner's references, at a few z thresholds."""
+    sys.path.insert(0, str(PROJECT_ROOT / "models"))
+    import calibrate as cal
+
+    photos = cal.encode_all()
+    folds = {"A": cal.folds(photos)[0], "B": cal.folds(photos)[1]}
+
+    def run(how: str, r: DecisionRule) -> str:
+        out = []
+        for tag, fold in folds.items():
+            total = cal.Tally.new()
+            for seed in range(cal.SPLITS):
+                t = _simulate(cal, photos, fold, r, seed, how)
+                for mine, theirs in zip(vars(total).values(), vars(t).values(), strict=True):
+                    mine.update(theirs)
+            s = cal.summary(photos, total)
+            g, worst = max(s["by_group"].items(), key=lambda kv: kv[1]["wrong_share"])
+            out.append(
+                f"{tag}: P {s['precision']:.3f} R {s['recall']:.3f} FMR {s['false_match_rate']:.5f}"
+                f" worst {worst['wrong_share']:.0%} {g}"
+            )
+        return " | ".join(out)
+
+    print("\n== simulated exports (models/calibrate.py), per fold")
+    for z in (-2.5, -2.25, -2.0):
+        for how in ("min", "mean"):
+            print(f"{how:4s} z_max {z:5}: {run(how, replace(rule, z_max=z))}", flush=True)
+
+
+def _simulate(cal, photos, people: list[str], rule: DecisionRule, seed: int, how: str):
+    """calibrate.simulate with the owner's distance taken as `how` over the references."""
+    rng = np.random.default_rng(seed)
+    owners: list[str] = []
+    for g in sorted(set(photos.group[np.isin(photos.person, people)])):
+        members = sorted(set(photos.person[(photos.group == g) & np.isin(photos.person, people)]))
+        rng.shuffle(members)
+        owners += members[: (len(members) + rng.integers(2)) // 2]
+    refs = {o: rng.permutation(np.flatnonzero(photos.person == o))[:2] for o in owners}
+    used = np.concatenate(list(refs.values()))
+    export = np.flatnonzero(
+        (np.isin(photos.person, people) | (photos.group == "dev"))
+        & ~np.isin(np.arange(len(photos.person)), used)
+    )
+    probes = photos.probe[export]
+    per_ref = [np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2) for o in owners]
+    distances = np.stack([x.min(1) if how == "min" else x.mean(1) for x in per_ref], axis=1)
+    anchors = np.array([photos.ref[refs[o]].mean(0) for o in owners])
+    cohort = Cohort(probes.astype(np.float32), distances.astype(np.float32))
+    tally = cal.Tally.new()
+    truth = photos.person[export]
+    for o in owners:
+        tally.impostors[o] += int((truth != o).sum())
+    chosen = set()
+    for p in dec.decide(cohort, owners, anchors, rule):
+        chosen.add((p.face, p.person))
+        if truth[p.face] == p.person:
+            tally.right[p.person] += 1
+        else:
+            tally.wrong[(p.person, "strong" if p.distance <= 0.5 else "possible")] += 1
+    for i, person in enumerate(truth):
+        if person in refs and (i, person) not in chosen:
+            tally.missed[person] += 1
+    return tally
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sets", nargs="*", default=list(SETS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--variants", action="store_true", help="score every change tried")
+    parser.add_argument("--simulated", action="store_true", help="calibrate.py's exports too")
+    args = parser.parse_args()
+    rule = DecisionRule.load()
+    data = {}
+    for name in args.sets:
+        truth, ex = load(name, args.workers)
+        data[name] = (truth, ex)
+        src = source(ex, truth)
+        tr = trace_decide(src, rule)
+        check_against_decide(src, rule, tr)
+        res = evaluate(src, truth, tr)
+        print(f"\n== {name}: recall loss per stage (first failing step), shipped rule")
+        print(stage_table(res))
+        print(line("shipped rule", summarise(res)))
+        timing(ex)
+    if args.variants:
+        variants(data, rule)
+    if args.simulated:
+        simulated(rule)
+
+
+def timing(ex: dict) -> None:
+    t = Counter()
+    for e in ex["photos"].values():
+        t["decode"] += e["decode_s"]
+        for v in VARIANTS:
+            for k in ("detect_s", "chips_s", "encode_s"):
+                t[f"{v} {k}"] += e[v][k]
+    print(
+        "  time per step over the set (one process): "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
