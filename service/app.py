@@ -24,10 +24,12 @@ from service.jobs import Jobs
 from service.routes import (
     api_admin,
     api_checklist,
+    api_circles,
     api_friend,
     api_owner,
     pages_admin,
     pages_checklist,
+    pages_circles,
     pages_friend,
     pages_owner,
     pages_review,
@@ -139,11 +141,13 @@ def routed_app(lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
         api_friend,
         api_checklist,
         api_admin,
+        api_circles,
         pages_owner,
         pages_signup,
         pages_review,
         pages_friend,
         pages_checklist,
+        pages_circles,
         pages_admin,
     ):
         app.include_router(module.router)

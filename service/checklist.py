@@ -1,4 +1,4 @@
-"""The friend's removal checklist: confirmed matches, one item per photo, and the answers."""
+"""The friend's removal checklist: confirmed matches, one item per post, and the answers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from service.config import Settings
 from service.instructions import instructions_for
 from service.invites import keep_alive, report_url, token_of
 from service.notify.mail import SecretLinks, compose
+from service.posts import Post, open_count, posts
+from service.review_cards import Frame, Picture
 from service.secrets_box import SecretBox
 from service.states import ANSWERS, Answer, FriendStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, utcnow
@@ -39,31 +41,28 @@ class Sending:
         return self.mail is not None
 
 
-def items_of(session: Session, friend: Friend) -> list[Match]:
-    """Confirmed matches across all the friend's sources, one per photo, oldest post first."""
+def items_of(session: Session, friend: Friend) -> list[Post]:
+    """Confirmed matches across all the friend's sources, one item per post, oldest first."""
     rows = session.exec(
         select(Match)
         .where(Match.friend_id == friend.id, Match.review == Review.confirmed)
         .order_by(col(Match.taken_at), col(Match.id))
     ).all()
-    seen: set[str] = set()
-    items = []
-    for match in rows:
-        key = match.photo_digest or match.photo
-        if key not in seen:
-            seen.add(key)
-            items.append(match)
-    return items
+    return posts(rows)
 
 
-def item_of(session: Session, friend: Friend, item_id: int) -> Match | None:
-    match = session.get(Match, item_id)
+def item_of(session: Session, friend: Friend, item_id: int) -> Post | None:
+    """The item on the friend's list with that id; any of its photos' match ids finds it too."""
+    if match_of(session, friend, item_id) is None:
+        return None
+    return next((item for item in items_of(session, friend) if item.has(item_id)), None)
+
+
+def match_of(session: Session, friend: Friend, match_id: int) -> Match | None:
+    """One confirmed match on the friend's list (a photo of an item)."""
+    match = session.get(Match, match_id)
     ok = match is not None and match.friend_id == friend.id and match.review == Review.confirmed
     return match if ok else None
-
-
-def open_count(items: list[Match]) -> int:
-    return sum(1 for item in items if item.status == Answer.open)
 
 
 def link(settings: Settings, box: SecretBox, friend: Friend, page: str = "checklist") -> str:
@@ -134,7 +133,7 @@ def ago(age: timedelta) -> str:
     return f"{seconds} s ago"
 
 
-def _sendable(session: Session, friend: Friend) -> list[Match]:
+def _sendable(session: Session, friend: Friend) -> list[Post]:
     if friend.status != FriendStatus.accepted:
         raise ChecklistError("this friend has not accepted the invitation (or withdrew)")
     items = items_of(session, friend)
@@ -145,9 +144,10 @@ def _sendable(session: Session, friend: Friend) -> list[Match]:
     return items
 
 
-def _listing(items: list[Match]) -> str:
-    """Which photos a checklist lists, in 16 characters: the same photos, the same listing."""
-    ids = ",".join(str(item.id) for item in sorted(items, key=lambda item: item.id or 0))
+def _listing(items: list[Post]) -> str:
+    """Which photos a checklist lists, in 16 characters: the same photos, the same listing (a
+    photo newly confirmed in a post already listed is a new listing)."""
+    ids = ",".join(str(m) for m in sorted(m.id or 0 for item in items for m in item.matches))
     return hashlib.sha256(ids.encode()).hexdigest()[:16]
 
 
@@ -175,7 +175,7 @@ def _already_sent(friend: Friend, now: datetime) -> Sending:
 
 
 def _claim(
-    session: Session, settings: Settings, friend: Friend, items: list[Match], now: datetime
+    session: Session, settings: Settings, friend: Friend, items: list[Post], now: datetime
 ) -> bool:
     """Take the friend row for this sending and restart the reminders. The UPDATE matches only
     while `checklist_sent_at` is what this send read, so of two sends at once one wins; the
@@ -200,11 +200,11 @@ def _claim(
     return claimed.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _watch(settings: Settings, items: list[Match], now: datetime) -> None:
-    """Public photos on the list start being re-checked (service/verify.py)."""
-    for item in items:
-        if item.next_check_at is None and _public_url(item):
-            item.next_check_at = now + settings.verify_interval
+def _watch(settings: Settings, items: list[Post], now: datetime) -> None:
+    """Public photos on the list start being re-checked (service/verify.py), each by itself."""
+    for match in (match for item in items for match in item.matches):
+        if match.next_check_at is None and _public_url(match):
+            match.next_check_at = now + settings.verify_interval
 
 
 def mail_friend(
@@ -213,7 +213,7 @@ def mail_friend(
     box: SecretBox,
     owner: Owner,
     friend: Friend,
-    items: list[Match],
+    items: list[Post],
     *,
     kind: str,
     key: str,
@@ -266,21 +266,13 @@ def _public_url(item: Match) -> str | None:
 
 
 def answer(
-    session: Session, friend: Friend, item: Match, status: str, now: datetime | None = None
-) -> Match:
-    """Record the friend's answer on every match of that photo; the owner hears in a digest."""
+    session: Session, friend: Friend, item: Post, status: str, now: datetime | None = None
+) -> Post:
+    """Record the friend's answer on every photo of that post; the owner hears in a digest."""
     if status not in ANSWERS:
         raise ChecklistError(f"the answer must be one of {', '.join(ANSWERS)}")
     now = now or utcnow()
-    same = (
-        (Match.photo_digest == item.photo_digest)
-        if item.photo_digest
-        else (Match.photo == item.photo)
-    )
-    same_photo = session.exec(
-        select(Match).where(Match.friend_id == friend.id, Match.review == Review.confirmed, same)
-    ).all()
-    for match in same_photo or [item]:
+    for match in item.matches:
         match.status, match.answered_at = Answer(status), now
         session.add(match)
     record(
@@ -289,6 +281,7 @@ def answer(
         f"friend:{friend.id}",
         "item_answered",
         match_id=item.id,
+        match_ids=[match.id for match in item.matches],
         status=status,
     )
     owner = session.get(Owner, friend.owner_id)
@@ -308,17 +301,41 @@ def unsubscribe(session: Session, friend: Friend, now: datetime | None = None) -
     record(session, friend.owner_id, f"friend:{friend.id}", "unsubscribed")
 
 
-def view(item: Match) -> dict[str, object]:
-    """What the friend sees of an item (never the distance or the encoding)."""
+def view(item: Post, owner_names: list[str], token: str) -> dict[str, object]:
+    """What the friend sees of an item (never the distance or the encoding): the post, told by
+    its first photo, and each of its photos."""
+    first = item.first
     return {
         "id": item.id,
-        "platform": item.platform,
-        "post_url": item.post_url,
-        "taken_at": item.taken_at,
-        "caption": item.caption,
-        "album": item.album,
-        "photo": item.photo,
+        "thumbnail_url": _thumbnail_url(token, first),
+        "platform": first.platform,
+        "post_url": next((m.post_url for m in item.matches if m.post_url), None),
+        "taken_at": first.taken_at,
+        "caption": next((m.caption for m in item.matches if m.caption), None),
+        "album": first.album,
+        "photo": first.photo,
         "status": item.status,
         "verified_at": item.verified_at,
-        "instructions": instructions_for(item.platform),
+        "instructions": instructions_for(first.platform),
+        "photos": [
+            {"match_id": m.id, "thumbnail_url": _thumbnail_url(token, m), "photo": m.photo}
+            for m in item.photos
+        ],
+        "owner_names": owner_names,
     }
+
+
+def _thumbnail_url(token: str, match: Match) -> str | None:
+    if match.thumbnail is None:
+        return None
+    return f"/api/v1/invites/{token}/checklist/{match.id}/thumbnail"
+
+
+def frames(items: list[Post]) -> dict[int, Frame]:
+    """Each photo's thumbnail on the list, with the owner's face in it, to outline it."""
+    found = {}
+    for match in (match for item in items for match in item.photos):
+        if match.id is not None and match.thumbnail is not None:
+            top, right, bottom, left = (v * match.thumbnail_scale for v in match.box)
+            found[match.id] = Frame.of(Picture(match.thumbnail, (top, right, bottom, left)))
+    return found

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, func, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from service.accounts import AccountError, may_invite, normalise_email
@@ -14,11 +16,21 @@ from service.config import Settings
 from service.db import remove_after_commit
 from service.erasure import erase_mails, forget_deleted_rows
 from service.notify.mail import SecretLinks, compose
+from service.posts import open_count, posts
 from service.secrets_box import SecretBox
 from service.security import count_attempt, new_token, token_hash
 from service.signups import reply_to
-from service.states import Answer, FriendStatus, Review
-from service.tables import Friend, Match, OutgoingMail, Owner, Scan, Source, utcnow
+from service.states import FriendStatus, Review
+from service.tables import (
+    CircleMember,
+    Friend,
+    Match,
+    OutgoingMail,
+    Owner,
+    Scan,
+    Source,
+    utcnow,
+)
 
 # Bump when the consent text in web/templates/invite.html changes: consent is to a version.
 CONSENT_VERSION = "2026-12-06"  # check the face and the address; ask the person; report
@@ -172,6 +184,13 @@ def _invitation_mail(
             "owner_name": owner.name,
             "owner_email": owner.email,
             "friend_name": friend.name,
+            # Relatives in the owner's family circle who asked this address before: the same
+            # page lists them all, and the friend answers each.
+            "also_asking": [
+                asker.name
+                for f in siblings(session, friend)
+                if f.id != friend.id and (asker := session.get(Owner, f.owner_id)) is not None
+            ],
             "again": again,
             "accepted": friend.status == FriendStatus.accepted,
             "expires_on": friend.expires_at.strftime("%-d %B %Y"),
@@ -224,6 +243,70 @@ def keep_alive(settings: Settings, friend: Friend, now: datetime | None = None) 
     renewed = now + timedelta(days=settings.link_idle_days)
     if friend.status == FriendStatus.accepted and renewed - friend.expires_at > timedelta(days=1):
         friend.expires_at = renewed
+
+
+def siblings(session: Session, friend: Friend) -> list[Friend]:
+    """The invitations one person holds from the members of one family circle: the friend's own
+    and those of the other members to the same address (a reported one is dead, so not among
+    them), in the order the members joined. Without a circle: the friend's own alone.
+
+    Each member's link opens the same page; the friend answers each member."""
+    member = session.exec(
+        select(CircleMember).where(CircleMember.owner_id == friend.owner_id)
+    ).first()
+    if member is None:
+        return [friend]
+    rows = session.exec(
+        select(Friend)
+        .join(CircleMember, col(CircleMember.owner_id) == col(Friend.owner_id))
+        .where(
+            CircleMember.circle_id == member.circle_id,
+            Friend.email == friend.email,
+            Friend.status != FriendStatus.reported,
+        )
+        .order_by(col(CircleMember.joined_at), col(CircleMember.id))
+    ).all()
+    return list(rows) or [friend]
+
+
+@dataclass(frozen=True)
+class Asker:
+    """One member asking the friend: their invitation and who they are."""
+
+    friend: Friend
+    owner: Owner
+
+
+def askers(session: Session, friend: Friend) -> list[Asker]:
+    """Who asks the holder of this link, the link's owner and their circle's members alike."""
+    found = [(f, session.get(Owner, f.owner_id)) for f in siblings(session, friend)]
+    return [Asker(f, owner) for f, owner in found if owner is not None]
+
+
+def consent_each(
+    session: Session,
+    settings: Settings,
+    friend: Friend,
+    owner_ids: list[int] | None,
+    accept: bool,
+    whole_photos: bool = False,
+) -> list[Friend]:
+    """The friend's answer to each member in `owner_ids` (None: the owner of the link alone);
+    returns the invitations answered. InviteError names an owner who does not ask them."""
+    chosen: list[Friend | None] = [friend]
+    if owner_ids is not None:
+        chosen = [sibling_for(session, friend, owner_id) for owner_id in dict.fromkeys(owner_ids)]
+    answered = [f for f in chosen if f is not None]
+    if not answered or len(answered) < len(chosen):
+        raise InviteError("tick whom you answer, among those who ask you on this page")
+    for each in answered:
+        consent(session, settings, each, accept, whole_photos)
+    return answered
+
+
+def sibling_for(session: Session, friend: Friend, owner_id: int) -> Friend | None:
+    """The invitation of `owner_id` among the friend's siblings, if that member asks them."""
+    return next((f for f in siblings(session, friend) if f.owner_id == owner_id), None)
 
 
 def check_sharing(session: Session, friend: Friend) -> None:
@@ -282,35 +365,69 @@ def erase_friend(session: Session, friend: Friend, outbox: Path | None) -> None:
 
 
 def purge(session: Session, friend: Friend) -> None:
-    """Remove the friend's sources, scans and matches; their uploads go once this commits."""
+    """Remove what the friend shared with this owner: their matches, and the sources and scans
+    shared through this invitation, their uploads once this commits.
+
+    In a family circle one upload serves every member the friend helps: a source still serving
+    another of them passes to that member's invitation, with its scan, and only this owner's
+    matches go."""
+    session.execute(delete(Match).where(col(Match.friend_id) == friend.id))
+    heir = next(
+        (
+            f
+            for f in siblings(session, friend)
+            if f.id != friend.id and f.status == FriendStatus.accepted
+        ),
+        None,
+    )
+    if heir is not None:
+        for table in (Scan, Source):
+            session.execute(
+                update(table)
+                .where(col(table.friend_id) == friend.id)
+                .values(friend_id=heir.id, owner_id=heir.owner_id)
+            )
+        return
     uploads = [
         p
         for p in session.exec(select(Source.upload_path).where(Source.friend_id == friend.id)).all()
         if p
     ]
-    for table in (Match, Scan, Source):
+    for table in (Scan, Source):
         session.execute(delete(table).where(col(table.friend_id) == friend.id))
     remove_after_commit(session, uploads)
 
 
 def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int, int]]:
-    """Each friend with their matches, open items (confirmed, unanswered) and confirmed ones."""
+    """Each friend with their matches, open items and items on their checklist (posts of
+    confirmed matches: the photos of one post are one item)."""
     friends = session.exec(
         select(Friend).where(Friend.owner_id == owner.id).order_by(col(Friend.id))
     ).all()
-    rows = session.exec(
-        select(Match.friend_id, Match.review, Match.status, func.count())
-        .where(Match.owner_id == owner.id)
-        .group_by(col(Match.friend_id), col(Match.review), col(Match.status))
-    ).all()
-    counts: dict[int, list[int]] = {}
-    for friend_id, review, status, n in rows:
-        tally = counts.setdefault(friend_id, [0, 0, 0])
-        tally[0] += n
-        if review == Review.confirmed:
-            tally[2] += n
-            tally[1] += n if status == Answer.open else 0
-    return [(f, *counts.get(f.id or 0, [0, 0, 0])) for f in friends]  # type: ignore[misc]
+    matches: dict[int, int] = dict(
+        session.exec(
+            select(Match.friend_id, func.count())
+            .where(Match.owner_id == owner.id)
+            .group_by(col(Match.friend_id))
+        ).all()
+    )
+    confirmed: dict[int, list[Match]] = {}
+    for match in session.exec(
+        select(Match)
+        .where(Match.owner_id == owner.id, Match.review == Review.confirmed)
+        .order_by(col(Match.id))
+        .options(
+            defer(Match.thumbnail),  # type: ignore[arg-type]
+            defer(Match.owner_view),  # type: ignore[arg-type]
+            defer(Match.sealed_encoding),  # type: ignore[arg-type]
+        )
+    ).all():
+        confirmed.setdefault(match.friend_id, []).append(match)
+    tallies = []
+    for friend in friends:
+        items = posts(confirmed.get(friend.id or 0, []))
+        tallies.append((friend, matches.get(friend.id or 0, 0), open_count(items), len(items)))
+    return tallies
 
 
 def friend_of(session: Session, owner: Owner, friend_id: int) -> Friend | None:

@@ -242,17 +242,20 @@ class Frame:
     height: int
     face: tuple[float, float, float, float]  # x, y, width, height
 
+    @classmethod
+    def of(cls, picture: Picture) -> Frame:
+        (width, height), (top, right, bottom, left) = picture.size, picture.box
+        x, y, w, h = left / width, top / height, (right - left) / width, (bottom - top) / height
+        return cls(width, height, (100 * x, 100 * y, 100 * w, 100 * h))
+
 
 def picture_frames(matches: list[Match], friend: Friend) -> dict[int, Frame]:
     """The frame of each match's picture that the owner may see (one friend's matches)."""
     frames: dict[int, Frame] = {}
     for m in matches:
         picture = owner_picture(m, friend)
-        if m.id is None or picture is None:
-            continue
-        (width, height), (top, right, bottom, left) = picture.size, picture.box
-        x, y, w, h = left / width, top / height, (right - left) / width, (bottom - top) / height
-        frames[m.id] = Frame(width, height, (100 * x, 100 * y, 100 * w, 100 * h))
+        if m.id is not None and picture is not None:
+            frames[m.id] = Frame.of(picture)
     return frames
 
 

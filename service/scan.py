@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from service import invites
 from service.db import remove_after_commit, unit_of_work
 from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
@@ -40,8 +41,18 @@ from service.ingest.profiles import UnreadableLink, read_profile
 from service.match_groups import OwnerGroups
 from service.scan_faces import NearFace, ScanFaces, pack, thumbnails, unpack
 from service.secrets_box import SecretBox
-from service.states import Band, Review, ScanStatus, SourceKind
-from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, ScanChunk, Source, utcnow
+from service.states import Band, FriendStatus, Review, ScanStatus, SourceKind
+from service.tables import (
+    Friend,
+    Match,
+    MatchGroup,
+    Owner,
+    ReferenceFace,
+    Scan,
+    ScanChunk,
+    Source,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
@@ -71,6 +82,16 @@ class _Known:
         if not len(self.rejected):
             return True
         return bool(np.linalg.norm(self.rejected - encoding, axis=1).min() > REJECTED_RADIUS)
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One person the scan looks for: an owner the friend agreed to help, with the friend's
+    invitation from them (their matches go there) and what their earlier scans settled."""
+
+    owner_id: int
+    friend_id: int
+    known: _Known
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,7 @@ def run_scan(ctx: ScanContext, scan_id: int) -> bool:
     claimed = _claim(ctx, scan_id)
     if claimed is None:
         return False
-    scan, source, gallery, known = claimed
+    scan, source, gallery, members = claimed
     log.info("scan %s: attempt %s, from photo %s", scan_id, scan.attempts, scan.photos_done)
     if scan.attempts > MAX_ATTEMPTS:
         _finish(ctx, scan, ScanStatus.failed, _TOO_MANY_ATTEMPTS.format(n=MAX_ATTEMPTS))
@@ -133,7 +154,7 @@ def run_scan(ctx: ScanContext, scan_id: int) -> bool:
     try:
         with _Heartbeat(ctx, scan) as heartbeat:
             _scan_source(ctx, scan, source, gallery, heartbeat)
-        _decide(ctx, scan, gallery, known)
+        _decide(ctx, scan, gallery, members)
         _finish(ctx, scan, ScanStatus.done, None)
     except (ScanFailed, ArchiveError, UnreadableLink) as e:
         _finish(ctx, scan, ScanStatus.failed, str(e))
@@ -182,7 +203,9 @@ def _renew(session: Session, ctx: ScanContext, scan: Scan, **values: object) -> 
         raise _LeaseLost
 
 
-def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery, _Known] | None:
+def _claim(
+    ctx: ScanContext, scan_id: int
+) -> tuple[Scan, Source, Gallery, dict[str, _Member]] | None:
     """Take the scan if it is queued or its lease ran out, in one conditional UPDATE (the same on
     SQLite, where SELECT ... FOR UPDATE locks nothing, and on PostgreSQL)."""
     now = utcnow()
@@ -211,11 +234,33 @@ def _claim(ctx: ScanContext, scan_id: int) -> tuple[Scan, Source, Gallery, _Know
             return None  # finished, gone, or another worker holds it
         scan = session.get_one(Scan, scan_id)
         source = session.get_one(Source, scan.source_id)
-        owner = session.get_one(Owner, scan.owner_id)
-        refs = session.exec(select(ReferenceFace).where(ReferenceFace.owner_id == owner.id)).all()
-        known = _known(ctx, session, scan)
-    codes = np.array([ctx.box.open(ref.sealed_encoding) for ref in refs])
-    return scan, source, Gallery({owner.name: codes} if len(codes) else {}), known
+        members, codes = {}, {}
+        for friend in _helped(session, scan):
+            refs = session.exec(
+                select(ReferenceFace.sealed_encoding).where(
+                    ReferenceFace.owner_id == friend.owner_id
+                )
+            ).all()
+            assert friend.id is not None
+            key = str(friend.owner_id)
+            members[key] = _Member(friend.owner_id, friend.id, _known(ctx, session, scan, friend))
+            codes[key] = np.array([ctx.box.open(sealed) for sealed in refs])
+    return scan, source, Gallery(codes), members
+
+
+def _helped(session: Session, scan: Scan) -> list[Friend]:
+    """Whom the scan looks for: the owner of the link the friend shared through and, in a family
+    circle, every member who asks the same friend, each one the friend accepted and no report
+    has frozen. One upload, one scan, each face going to its nearest member."""
+    friend = session.get(Friend, scan.friend_id)
+    if friend is None:
+        return []
+    frozen = set(session.exec(_frozen_owners()).all())
+    return [
+        f
+        for f in invites.siblings(session, friend)
+        if f.status == FriendStatus.accepted and f.owner_id not in frozen
+    ]
 
 
 class _Heartbeat:
@@ -252,17 +297,17 @@ class _Heartbeat:
             raise _LeaseLost
 
 
-def _known(ctx: ScanContext, session: Session, scan: Scan) -> _Known:
-    """Photos this friend's earlier scans proposed (so a re-scan proposes only new ones), and
-    every face this owner rejected."""
+def _known(ctx: ScanContext, session: Session, scan: Scan, friend: Friend) -> _Known:
+    """Photos the friend's earlier scans proposed to this member (so a re-scan proposes only new
+    ones), and every face this member rejected."""
     digests = session.exec(
         select(Match.photo_digest).where(
-            Match.friend_id == scan.friend_id, col(Match.scan_id) != scan.id
+            Match.friend_id == friend.id, col(Match.scan_id) != scan.id
         )
     ).all()
     rejected = session.exec(
         select(Match.sealed_encoding).where(
-            Match.owner_id == scan.owner_id, Match.review == Review.rejected
+            Match.owner_id == friend.owner_id, Match.review == Review.rejected
         )
     ).all()
     codes = np.array([ctx.box.open(sealed) for sealed in rejected]).reshape(-1, 128)
@@ -293,7 +338,9 @@ def _scan_source(
     ctx: ScanContext, scan: Scan, source: Source, gallery: Gallery, heartbeat: _Heartbeat
 ) -> None:
     if not len(gallery):
-        raise ScanFailed("The owner has no reference photo yet, so there is nothing to look for.")
+        raise ScanFailed(
+            "Nobody you agreed to help has a reference photo yet, so there is nothing to look for."
+        )
     counted = _counted_ahead(source)
     if scan.photos_total is None and counted:
         scan.photos_total = sum(1 for _ in _items(ctx, source))
@@ -341,36 +388,46 @@ def _give_back(ctx: ScanContext, scan: Scan, batch: list[tuple[PhotoItem, PhotoS
     raise _GivenBack
 
 
-def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, known: _Known) -> None:
-    """Propose the owner's faces on the evidence of the whole source; forget every other face.
+def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _Member]) -> None:
+    """Propose each member's faces on the evidence of the whole source; forget every other face.
 
     The faces are read, then decided with no transaction open (a large export takes seconds),
     then the proposals are written in one transaction that checks the lease is still ours.
+    Each face goes to its nearest member: the distances are taken again here, to the members
+    as they are now (one may have joined or left since a batch was sealed).
     """
     with Session(ctx.db) as session:  # one sealed batch in memory at a time
         batches = _batches(session, scan)
         faces = ScanFaces.join(unpack(_opened(ctx, session, b)) for b in batches)
+    cohort = Cohort(faces.cohort.encodings, gallery.distances(faces.cohort.encodings))
     by_face = {f.face: f for f in faces.near}
     proposals = [
         p
-        for p in decide(faces.cohort, ["owner"], gallery.centres(), ctx.rule)
-        if known.is_new(by_face[p.face].digest, faces.cohort.encodings[p.face])
+        for p in decide(cohort, gallery.names, gallery.centres(), ctx.rule)
+        if p.face in by_face  # near a member when scanned: its pictures were kept
+        and members[p.person].known.is_new(by_face[p.face].digest, cohort.encodings[p.face])
     ]
     with unit_of_work(ctx.db) as session:
         _renew(session, ctx, scan)
         # Thumbnails and owner views are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
-        groups = OwnerGroups(session, ctx.box, scan.owner_id, ctx.rule.group_radius)
         added = 0
-        for members in _by_group(proposals):
-            codes = faces.cohort.encodings[[p.face for p in members]].astype(np.float64)
-            group = groups.place(codes)
-            if group is None:  # a look-alike of someone the owner already said is not them
+        # A member the friend stopped helping while the scan ran gets nothing.
+        helped = {f.id for f in _helped(session, session.get_one(Scan, scan.id))}
+        for person in gallery.names:
+            member = members[person]
+            if member.friend_id not in helped:
                 continue
-            for p in members:
-                face = by_face[p.face]
-                session.add(_match(ctx, scan, face, p, group, faces.cohort, pictures))
-            added += len(members)
+            groups = OwnerGroups(session, ctx.box, member.owner_id, ctx.rule.group_radius)
+            for grouped in _by_group([p for p in proposals if p.person == person]):
+                codes = cohort.encodings[[p.face for p in grouped]].astype(np.float64)
+                group = groups.place(codes)
+                if group is None:  # a look-alike of someone the member already said is not them
+                    continue
+                for p in grouped:
+                    face = by_face[p.face]
+                    session.add(_match(ctx, scan, member, face, p, group, cohort, pictures))
+                added += len(grouped)
         session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
         session.execute(update(Scan).where(col(Scan.id) == scan.id).values(matches=added))
     scan.matches = added
@@ -411,6 +468,7 @@ def _by_group(proposals: list[Proposal]) -> list[list[Proposal]]:
 def _match(
     ctx: ScanContext,
     scan: Scan,
+    member: _Member,
     face: NearFace,
     p: Proposal,
     group: MatchGroup,
@@ -419,14 +477,15 @@ def _match(
 ) -> Match:
     assert scan.id is not None
     return Match(
-        owner_id=scan.owner_id,
-        friend_id=scan.friend_id,
+        owner_id=member.owner_id,
+        friend_id=member.friend_id,
         scan_id=scan.id,
         photo=face.photo,
         box_key=",".join(map(str, face.box)),
         box=list(face.box),
         platform=face.platform,
         post_url=face.post_url,
+        post_key=face.post_key,
         album=face.album,
         taken_at=face.taken_at,
         caption=face.caption,

@@ -30,6 +30,7 @@ class NearFace:
     box: list[int]
     platform: str
     post_url: str | None
+    post_key: str | None  # shared by the photos of one post
     album: str | None
     taken_at: datetime | None
     caption: str | None
@@ -102,6 +103,7 @@ def unpack(data: bytes) -> ScanFaces:
                 box=r["box"],
                 platform=r["platform"],
                 post_url=r["post_url"],
+                post_key=r.get("post_key"),  # batches sealed before posts were known have none
                 album=r["album"],
                 taken_at=datetime.fromisoformat(r["taken_at"]) if r["taken_at"] else None,
                 caption=r["caption"],
@@ -131,6 +133,7 @@ def _near_record(
         "box": list(box),
         "platform": item.platform,
         "post_url": item.post_url,
+        "post_key": item.post_key,
         "album": item.album,
         "taken_at": item.taken_at.isoformat() if item.taken_at else None,
         "caption": item.caption,

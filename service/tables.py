@@ -317,6 +317,8 @@ class Match(SQLModel, table=True):
     box: list[int] = Field(sa_column=Column(JSON, nullable=False))
     platform: str = Field(default="other", max_length=32)
     post_url: str | None = None
+    # The photos of one post (a carousel) share it: one checklist item (service/posts.py).
+    post_key: str | None = Field(default=None, max_length=400)
     album: str | None = None
     taken_at: datetime | None = _when()
     caption: str | None = None
@@ -408,3 +410,52 @@ class Periodic(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=32)
     next_run_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Circle(SQLModel, table=True):
+    """A family circle: owners who ask the same friends together (one merged invitation, one
+    scan, one checklist). Its keeper (the first member, then the longest-standing) may remove
+    members; everyone may leave. It goes when its last member leaves."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CircleMember(SQLModel, table=True):
+    """An owner in a circle; an owner is in one circle at most (`owner_id` is unique), so whose
+    invitations merge with whose is never ambiguous."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    circle_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("circle.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    owner_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("owner.id", ondelete="CASCADE"), unique=True, nullable=False
+        )
+    )
+    joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CircleInvitation(SQLModel, table=True):
+    """An invitation for an owner to join a circle, to one address; single use, expiring, only
+    the token's SHA-256 is stored. Goes with the circle and with its inviter."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    circle_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("circle.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    inviter_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("owner.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    email: str = Field(max_length=320)
+    token_hash: str = Field(unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

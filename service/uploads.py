@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from service import invites
 from service.audit import record
 from service.states import SourceKind
 from service.tables import Friend, Scan, Source
@@ -42,15 +43,22 @@ def add_source(
     return scan
 
 
+def _shared_by(session: Session, friend: Friend) -> list[int]:
+    """The friend's invitations whose uploads they see: this one and, in a family circle, those
+    of the other members asking them (one person, one list of what they shared)."""
+    return [f.id for f in invites.siblings(session, friend) if f.id is not None]
+
+
 def scan_of(session: Session, friend: Friend, scan_id: int) -> Scan | None:
     scan = session.get(Scan, scan_id)
-    return scan if scan is not None and scan.friend_id == friend.id else None
+    ok = scan is not None and scan.friend_id in _shared_by(session, friend)
+    return scan if ok else None
 
 
 def scans_of(session: Session, friend: Friend) -> list[tuple[Scan, Source]]:
     rows = session.exec(
         select(Scan, Source)
-        .where(Scan.friend_id == friend.id, Scan.source_id == Source.id)
+        .where(col(Scan.friend_id).in_(_shared_by(session, friend)), Scan.source_id == Source.id)
         .order_by(col(Scan.id).desc())
     ).all()
     return [(scan, source) for scan, source in rows]

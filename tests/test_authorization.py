@@ -67,6 +67,8 @@ def _people(client: TestClient, faces_dir: Path) -> World:
     ).is_success
     spare = {"name": "Fay", "email": "fay@example.org"}
     ids["alice_spare"] = client.post("/api/v1/friends", headers=alice, json=spare).json()["id"]
+    circle = client.post("/api/v1/circles", headers=alice, json={"name": "The Smiths"})
+    ids["alice_circle"] = circle.json()["id"]
     return World(client, client.app.state.services.settings, alice, bob, ids)  # type: ignore[attr-defined]
 
 
@@ -145,9 +147,21 @@ OWNER_ROUTES = [
     ("POST", "/api/v1/owner-invitations", {"email": "erin@example.org"}, 202),
     ("POST", "/api/v1/friends/{alice_spare}/resend", None, 202),
     ("DELETE", "/api/v1/friends/{alice_spare}", None, 204),
+    ("GET", "/api/v1/circles/{alice_circle}", None, 200),
+    ("POST", "/api/v1/circles/{alice_circle}/members", {"email": "ben@example.org"}, 202),
+    ("POST", "/api/v1/circles", {"name": "Another"}, 409),  # she is in one already
+    ("POST", "/api/v1/circles/join", {"token": WRONG}, 404),
+    ("DELETE", "/api/v1/circles/{alice_circle}/members/{alice_id}", None, 204),  # she leaves
     ("DELETE", "/api/v1/me", None, 204),
 ]
-OWN_OBJECT = ("alice_ref", "alice_friend", "alice_match", "alice_group", "alice_spare")
+OWN_OBJECT = (
+    "alice_ref",
+    "alice_friend",
+    "alice_match",
+    "alice_group",
+    "alice_spare",
+    "alice_circle",
+)
 # The admin's routes (alice's: the first account), on another owner (`{owner}`): 404 to bob,
 # even on his own account, as if they did not exist.
 ADMIN_ROUTES = [
@@ -312,6 +326,8 @@ PAGE_ROUTES = [
     ("POST", "/friends/{alice_friend}/checklist/send"),
     ("POST", "/friends/{alice_friend}/resend"),
     ("POST", "/friends/{alice_friend}/revoke"),
+    ("POST", "/circles/{alice_circle}/members"),
+    ("POST", "/circles/{alice_circle}/members/{alice_id}/remove"),
 ]
 PAGES_FOR_ANYONE_LOGGED_IN = [
     ("GET", "/account"),
@@ -320,6 +336,8 @@ PAGES_FOR_ANYONE_LOGGED_IN = [
     ("POST", "/owner-invitations"),
     ("POST", "/confirm/resend"),
     ("POST", "/account/delete"),
+    ("GET", "/circle"),
+    ("POST", "/circle"),
 ]
 ADMIN_PAGES = [
     ("GET", "/admin"),
@@ -347,7 +365,8 @@ def test_it_shows_bob_none_of_alices_pages(world: World) -> None:
     browser, csrf = _browser(world, "bob@example.org")
     for method, path in PAGE_ROUTES:
         url = path.format(**world.ids)
-        answer = browser.request(method, url, data={"csrf_token": csrf, "decision": "confirmed"})
+        form = {"csrf_token": csrf, "decision": "confirmed", "email": "x@example.org"}
+        answer = browser.request(method, url, data=form)
         assert answer.status_code == 404, (method, url)
     # Nor through a friend of his own: alice's group is not found under bob's friend either.
     for method, path in PAGE_ROUTES:
@@ -394,6 +413,10 @@ def test_it_covers_every_page_route(world: World) -> None:
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/logout"),
+        # A link to join a circle: to log in first, then for the invited address only
+        # (tests/test_circles.py).
+        ("GET", "/circles/join/{token}"),
+        ("POST", "/circles/join/{token}"),
     }  # open to everyone by design
     templated = {
         (
@@ -401,7 +424,9 @@ def test_it_covers_every_page_route(world: World) -> None:
             r.path.replace("{reference_id}", "{alice_ref}")
             .replace("{friend_id}", "{alice_friend}")
             .replace("{match_id}", "{alice_match}")
-            .replace("{group_id}", "{alice_group}"),
+            .replace("{group_id}", "{alice_group}")
+            .replace("{circle_id}", "{alice_circle}")
+            .replace("{member_id}", "{alice_id}"),
         )
         for r in _all_routes(world)
         if not r.path.startswith(FRIEND_PREFIXES) and r.path != "/healthz"

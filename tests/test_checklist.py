@@ -6,10 +6,12 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from service import checklist
@@ -48,9 +50,10 @@ def _thumbnail() -> bytes:
     return out.getvalue()
 
 
-def _matches(circle_db, friend_id: int, owner_id: int) -> list[int]:  # type: ignore[no-untyped-def]
-    """Three matches of a Facebook export, written directly: the scan is tested elsewhere."""
-    with Session(circle_db) as session:
+def add_matches(db: Engine, friend_id: int, owner_id: int, *photos: dict[str, Any]) -> list[int]:
+    """Matches of one scan of the friend's, written directly (the scan is tested elsewhere):
+    one per photo, each with the fields given, a face box and a thumbnail."""
+    with Session(db) as session:
         source = Source(owner_id=owner_id, friend_id=friend_id, kind="export", label="fb.zip")
         session.add(source)
         session.flush()
@@ -58,28 +61,62 @@ def _matches(circle_db, friend_id: int, owner_id: int) -> list[int]:  # type: ig
         session.add(scan)
         session.flush()
         ids = []
-        for n in range(3):
+        for n, fields in enumerate(photos):
             match = Match(
                 owner_id=owner_id,
                 friend_id=friend_id,
                 scan_id=scan.id,
-                photo=f"your_facebook_activity/posts/media/{n}.jpg",
                 box_key="1,2,3,0",
                 box=[1, 2, 3, 0],
                 distance=0.4,
                 band="strong",
-                platform="facebook",
-                caption=f"Summer {n}",
-                taken_at=T0 - timedelta(days=400 + n),
                 sealed_encoding=b"-",
                 thumbnail=_thumbnail(),
-                photo_digest=f"d{n}",
+                **{"photo_digest": f"{scan.id}-{n}", **fields},
             )
             session.add(match)
             session.flush()
             ids.append(match.id or 0)
         session.commit()
     return ids
+
+
+def _matches(db: Engine, friend_id: int, owner_id: int) -> list[int]:
+    """Three photos of a Facebook export, of no post known."""
+    return add_matches(
+        db,
+        friend_id,
+        owner_id,
+        *(
+            {
+                "photo": f"your_facebook_activity/posts/media/{n}.jpg",
+                "platform": "facebook",
+                "caption": f"Summer {n}",
+                "taken_at": T0 - timedelta(days=400 + n),
+                "photo_digest": f"d{n}",
+            }
+            for n in range(3)
+        ),
+    )
+
+
+def add_friend(circle: Circle, name: str, **fields: Any) -> int:
+    """Another friend of Alice's who accepted, written directly."""
+    with Session(circle.db) as session:
+        friend = Friend(
+            owner_id=1,
+            name=name,
+            email=f"{name.lower()}@example.org",
+            token_hash=name.lower(),
+            sealed_token=circle.box.seal_bytes(f"{name.lower()}-token".encode()),
+            expires_at=T0 + timedelta(days=30),
+            status="accepted",
+            **fields,
+        )
+        session.add(friend)
+        session.commit()
+        assert friend.id is not None
+        return friend.id
 
 
 @pytest.fixture
@@ -217,7 +254,7 @@ def test_it_reminds_at_each_offset_while_items_are_open(circle: Circle) -> None:
     assert _remind(circle, T0 + timedelta(seconds=30)) == 1
     assert _remind(circle, T0 + timedelta(days=30)) == 0  # none after the last offset
     first, last = sorted(_mails(circle, "reminder"), key=lambda m: m.id or 0)
-    assert "3 of the 3 photos" in first.text and "last reminder" in last.text
+    assert "3 of the 3 items" in first.text and "last reminder" in last.text
     _, _, headers = unsealed(first, circle.box)
     assert headers["List-Unsubscribe"] == f"<http://testserver/unsubscribe/{circle.token}>"
 
@@ -308,22 +345,10 @@ def test_a_reminder_that_fails_is_postponed_and_never_stops_the_others(
 ) -> None:
     _confirm(circle, *circle.matches)
     _send_at(circle, T0)
-    with Session(circle.db) as session:  # Erin's list is due too; hers breaks (a bad template)
-        erin = Friend(
-            owner_id=1,
-            name="Erin",
-            email="erin@example.org",
-            token_hash="erin",
-            sealed_token=circle.box.seal_bytes(b"erin-token"),
-            expires_at=T0 + timedelta(days=30),
-            status="accepted",
-            checklist_sent_at=T0,
-            next_reminder_at=T0 + timedelta(seconds=10),
-        )
-        session.add(erin)
-        session.commit()
-        erin_id = erin.id
-    assert erin_id is not None
+    # Erin's list is due too; hers breaks (a bad template).
+    erin_id = add_friend(
+        circle, "Erin", checklist_sent_at=T0, next_reminder_at=T0 + timedelta(seconds=10)
+    )
     _confirm(circle, *_matches(circle.db, erin_id, 1))
     real = reminders.mail_friend
 

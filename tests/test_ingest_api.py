@@ -35,6 +35,8 @@ class Service:
 class Scanned:
     scan: dict[str, Any]
     matches: dict[str, dict[str, Any]]  # by photo
+    friend_id: int
+    token: str  # the friend's
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def finished(service: Service, friend_id: int, token: str, scan_id: int) -> Scan
     scan = wait_for_scan(service.client, token, scan_id, timeout=60)
     listed = service.client.get(f"/api/v1/friends/{friend_id}/matches", headers=service.alice)
     assert listed.status_code == 200
-    return Scanned(scan, {match["photo"]: match for match in listed.json()})
+    return Scanned(scan, {match["photo"]: match for match in listed.json()}, friend_id, token)
 
 
 def upload(
@@ -160,6 +162,29 @@ def test_it_finds_the_owner_in_a_facebook_export_with_its_text_repaired(
         },
     )
     assert {m["album"] for m in scanned.matches.values()} == {"Timeline photos"}
+
+
+def test_it_lists_the_owners_two_photos_of_one_post_as_one_checklist_item(
+    service: Service, photos: Photos
+) -> None:
+    scanned = upload(service, "Gus", exports.facebook_2024(photos), "facebook-gus.zip")
+    ids = sorted(m["id"] for m in scanned.matches.values())
+    assert len(ids) == 2  # the post's two photos both show Alice
+    for match_id in ids:
+        review = {"decision": "confirmed"}
+        answer = service.client.post(
+            f"/api/v1/matches/{match_id}/review", headers=service.alice, json=review
+        )
+        assert answer.status_code == 200
+    checklist = f"/api/v1/invites/{scanned.token}/checklist"
+    [item] = service.client.get(checklist).json()["items"]
+    assert item["id"] == ids[0] and [p["match_id"] for p in item["photos"]] == ids
+    answered = service.client.post(f"{checklist}/{item['id']}", json={"status": "removed"})
+    assert answered.status_code == 200
+    owner_view = service.client.get(
+        f"/api/v1/friends/{scanned.friend_id}/matches", headers=service.alice
+    )
+    assert [m["status"] for m in owner_view.json()] == ["removed", "removed"]
 
 
 def test_it_finds_the_owner_in_an_older_facebook_export_zipped_again(

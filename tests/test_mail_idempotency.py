@@ -161,7 +161,7 @@ def test_it_sends_a_list_with_a_newly_confirmed_photo_at_once(circle: Circle) ->
         "The checklist was sent 1 s ago, so it was not sent again."
     )
     first, second = sorted(_mails(circle, "checklist"), key=lambda m: m.id or 0)
-    assert "take down 2 photos" in first.text and "take down 3 photos" in second.text
+    assert "take down 2 of your" in first.text and "take down 3 of your" in second.text
     assert _friend(circle).checklist_sent_at == T0 + timedelta(seconds=5)
 
 

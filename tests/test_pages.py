@@ -387,7 +387,8 @@ def test_it_shows_the_invitation_without_a_login(world: World, anonymous: TestCl
     assert _context(page)["owner"].name == "Alice"
     assert _context(page)["friend"].status == "invited"
     assert "Alice asks for your help" in page.text
-    (ref,) = _context(page)["references"]
+    [(owner_id, (ref,))] = _context(page)["references"].items()  # each asker's faces
+    assert owner_id == _context(page)["owner"].id
     face = anonymous.get(f"/invite/{token}/faces/{ref.id}")
     assert f'src="/invite/{token}/faces/{ref.id}"' in page.text
     assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"

@@ -102,7 +102,7 @@ def test_it_purges_a_friends_data_when_they_withdraw(
 ) -> None:
     alice, token = _scanned_friend(client, faces_dir, tmp_path)
     answer = client.post(f"/api/v1/invites/{token}/consent", json={"accept": False})
-    assert answer.json() == {"status": "withdrawn"}
+    assert answer.json()["status"] == "withdrawn"
     rows = _rows(client)
     assert rows["match"] == rows["scan"] == rows["source"] == 0
     friends = client.get("/api/v1/friends", headers=alice).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from service import checklist, invites
+from service.posts import Post
 from service.routes.deps import (
     ConsentingFriend,
     CurrentOwner,
@@ -19,7 +20,7 @@ from service.routes.schemas import (
     ChecklistPublic,
     ChecklistQueued,
 )
-from service.tables import Friend, Match, Owner
+from service.tables import Friend, Owner
 
 router = APIRouter(prefix="/api/v1")
 
@@ -47,22 +48,26 @@ def send_checklist(
     )
 
 
-def item_public(token: str, item: Match) -> ChecklistItemPublic:
-    url = f"/api/v1/invites/{token}/checklist/{item.id}/thumbnail" if item.thumbnail else None
-    return ChecklistItemPublic.model_validate({**checklist.view(item), "thumbnail_url": url})
+def item_public(token: str, item: Post, owner: Owner) -> ChecklistItemPublic:
+    return ChecklistItemPublic.model_validate(checklist.view(item, [owner.name], token))
+
+
+def _owner(session: SessionDep, friend: Friend) -> Owner:
+    owner = session.get(Owner, friend.owner_id)
+    assert owner is not None
+    return owner
 
 
 @router.get("/invites/{token}/checklist", responses=errors(403, 404, 422))
 def get_checklist(token: str, friend: ConsentingFriend, session: SessionDep) -> ChecklistPublic:
-    owner = session.get(Owner, friend.owner_id)
-    assert owner is not None
+    owner = _owner(session, friend)
     return ChecklistPublic(
         owner_name=owner.name,
-        items=[item_public(token, i) for i in checklist.items_of(session, friend)],
+        items=[item_public(token, i, owner) for i in checklist.items_of(session, friend)],
     )
 
 
-def _item(session: SessionDep, friend: Friend, item_id: int) -> Match:
+def _item(session: SessionDep, friend: Friend, item_id: int) -> Post:
     item = checklist.item_of(session, friend, item_id)
     if item is None:
         raise HTTPException(404, "no such item on your list")
@@ -74,7 +79,7 @@ def answer_item(
     token: str, item_id: RowId, body: AnswerRequest, friend: ConsentingFriend, session: SessionDep
 ) -> ChecklistItemPublic:
     item = checklist.answer(session, friend, _item(session, friend, item_id), body.status)
-    return item_public(token, item)
+    return item_public(token, item, _owner(session, friend))
 
 
 @router.get(
@@ -83,9 +88,14 @@ def answer_item(
     responses=JPEG | errors(403, 404, 422),
 )
 def item_thumbnail(item_id: RowId, friend: ConsentingFriend, session: SessionDep) -> Response:
-    item = _item(session, friend, item_id)
-    if item.thumbnail is None:
+    """The friend's photo: an item's first, or any photo of an item by its match id."""
+    match = checklist.match_of(session, friend, item_id)
+    if match is None:
+        raise HTTPException(404, "no such item on your list")
+    if match.thumbnail is None:
         raise HTTPException(404, "no thumbnail")
     return Response(
-        item.thumbnail, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        match.thumbnail,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600"},
     )

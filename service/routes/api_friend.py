@@ -11,6 +11,8 @@ from service.ingest.profiles import UnreadableLink
 from service.routes.deps import ConsentingFriend, InvitedFriend, RowId, ServicesDep, SessionDep
 from service.routes.openapi import ARCHIVE_FORM, BODY, errors
 from service.routes.schemas import (
+    AskerPublic,
+    ConsentPublic,
     ConsentRequest,
     ProfileRequest,
     Queued,
@@ -40,12 +42,22 @@ SharingFriend = Annotated[Friend, Depends(sharing_friend)]
 @router.post("/consent", responses=errors(403, 404, *BODY))
 def consent(
     body: ConsentRequest, friend: InvitedFriend, session: SessionDep, services: ServicesDep
-) -> dict[str, str]:
+) -> ConsentPublic:
+    """`owners`: the members of a family circle who ask on this page and are answered (422 for
+    one who does not ask); without it, the owner of the link."""
     try:
-        invites.consent(session, services.settings, friend, body.accept, body.show_whole_photos)
+        invites.consent_each(
+            session, services.settings, friend, body.owners, body.accept, body.show_whole_photos
+        )
     except invites.SharingPaused as e:
         raise HTTPException(403, str(e)) from None
-    return {"status": friend.status}
+    except invites.InviteError as e:
+        raise HTTPException(422, str(e)) from None
+    askers = [
+        AskerPublic(id=a.owner.id or 0, name=a.owner.name, status=a.friend.status)
+        for a in invites.askers(session, friend)
+    ]
+    return ConsentPublic(status=friend.status, owners=askers)
 
 
 @router.post("/report", status_code=202, responses=errors(404, *BODY))

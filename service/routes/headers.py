@@ -27,6 +27,7 @@ TOKEN_PATHS = (
     "/confirm/",
     "/signup",
     "/circles/join/",
+    "/login",  # `?next=` may hold a link to join a circle
     "/api/v1/invites/",
 )
 ALWAYS = {

@@ -21,7 +21,9 @@ def checklist_page(
     if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")  # declined or withdrew: only the invitation is left
     owner = session.get(Owner, friend.owner_id)
+    assert owner is not None
     items = checklist.items_of(session, friend)
+    views = [checklist.view(item, [owner.name], token) for item in items]
     return render(
         request,
         services,
@@ -29,8 +31,11 @@ def checklist_page(
         token=token,
         friend=friend,
         owner=owner,
-        items=[checklist.view(item) for item in items],
+        items=views,
         open=checklist.open_count(items),
+        # The steps once per platform, above the items, in the order the items come.
+        guides={view["platform"]: view["instructions"] for view in views},
+        frames=checklist.frames(items),
     )
 
 
@@ -51,7 +56,7 @@ def answer(
         checklist.answer(session, friend, item, status)
     except checklist.ChecklistError as e:
         raise HTTPException(422, str(e)) from None
-    return redirect(f"/checklist/{token}#item-{item_id}")
+    return redirect(f"/checklist/{token}#item-{item.id}")
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)

@@ -23,7 +23,7 @@ from service.routes.pages import (
 )
 from service.routes.streaming import receive_archive
 from service.states import FriendStatus, SourceKind
-from service.tables import Friend, Owner
+from service.tables import Friend, Owner, ReferenceFace
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,29 +34,34 @@ def invitation(
 ) -> Response:
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None
-    return render(
+    askers = invites.askers(session, friend)
+    response = render(
         request,
         services,
         "invite.html",
         token=token,
         friend=friend,
         owner=owner,
-        references=enroll.references(session, owner),
+        askers=askers,
+        references={a.owner.id: enroll.references(session, a.owner) for a in askers},
         consent_version=CONSENT_VERSION,
         invite_valid_days=services.settings.invite_valid_days,
         paused=owner.frozen_at is not None,
+        error=flash_of(request),
     )
+    take_flash(request, response)
+    return response
 
 
 @router.get("/invite/{token}/faces/{reference_id}")
 def owner_face(
     token: str, reference_id: RowId, friend: InvitedFriend, session: SessionDep
 ) -> Response:
-    """The owner's face crops: the friend sees exactly whose face is searched for."""
-    owner = session.get(Owner, friend.owner_id)
-    assert owner is not None
-    ref = enroll.reference_of(session, owner, reference_id)
-    if ref is None:
+    """The face crops of whoever asks on this page (the owner of the link, and the members of
+    their family circle who ask the same friend): the friend sees exactly whose face is looked
+    for, and no one else's."""
+    ref = session.get(ReferenceFace, reference_id)
+    if ref is None or invites.sibling_for(session, friend, ref.owner_id) is None:
         return Response(status_code=404)
     return Response(ref.thumbnail, media_type="image/jpeg")
 
@@ -69,16 +74,25 @@ def consent(
     services: ServicesDep,
     accept: Text,
     show_whole_photos: Text = "",  # the consent form's checkbox: "yes" when ticked
+    owners: Annotated[list[int] | None, Form()] = None,  # a circle's members, when several ask
+    merged: Text = "",  # "yes" on a page where several ask: then `owners` says whom
 ) -> Response:
     try:
-        invites.consent(
-            session, services.settings, friend, accept == "yes", show_whole_photos == "yes"
+        answered = invites.consent_each(
+            session,
+            services.settings,
+            friend,
+            owners or [] if merged == "yes" else None,
+            accept == "yes",
+            show_whole_photos == "yes",
         )
     except invites.SharingPaused as e:
         raise HTTPException(403, str(e)) from None
-    return redirect(
-        f"/invite/{token}/share" if friend.status == FriendStatus.accepted else f"/invite/{token}"
-    )
+    except invites.InviteError as e:
+        return redirect(f"/invite/{token}", error=str(e))
+    if any(f.status == FriendStatus.accepted for f in answered):
+        return redirect(f"/invite/{token}/share")
+    return redirect(f"/invite/{token}")
 
 
 @router.get("/invite/{token}/share", response_class=HTMLResponse)

@@ -71,20 +71,41 @@ def _may_invite_owners(settings: Settings, owner: Owner) -> bool:
     return settings.signups != "closed" and owner.confirmed_at is not None and not owner.frozen_at
 
 
+def back_here(path: str) -> str:
+    """Where to go after logging in: a path of this site, else the dashboard (never another
+    site: `//evil.example` and `/\\evil.example` are other sites to a browser)."""
+    ok = path.startswith("/") and not path.startswith(("//", "/\\")) and "\n" not in path
+    return path if ok else "/"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, services: ServicesDep) -> Response:
-    return render(request, services, "login.html", error=None, email="")
+    then = back_here(request.query_params.get("next", "/"))
+    return render(request, services, "login.html", error=None, email="", next=then)
 
 
 @router.post("/login", dependencies=[CsrfChecked])
 def login(
-    request: Request, session: SessionDep, services: ServicesDep, email: Text, password: Text
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    email: Text,
+    password: Text,
+    next: Text = "/",
 ) -> Response:
     client = request.client.host if request.client else "?"
+    then = back_here(next)
+
+    def again(status_code: int, error: str) -> Response:
+        page = "login.html"
+        return render(
+            request, services, page, status_code=status_code, error=error, email=email, next=then
+        )
+
     try:
         email = accounts.normalise_email(email)
     except accounts.AccountError as e:
-        return render(request, services, "login.html", status_code=422, error=str(e), email=email)
+        return again(422, str(e))
     try:
         count_attempt(
             services.db,
@@ -93,22 +114,17 @@ def login(
             per=timedelta(minutes=15),
         )
     except RateLimited as e:
-        return render(request, services, "login.html", status_code=429, error=str(e), email=email)
+        return again(429, str(e))
     owner = accounts.authenticate(session, email, password)
     if owner is None:
-        return render(
-            request,
-            services,
-            "login.html",
-            status_code=401,
-            error="Wrong e-mail address or password.",
-            email=email,
-        )
-    return logged_in(session, services, owner)
+        return again(401, "Wrong e-mail address or password.")
+    return logged_in(session, services, owner, then)
 
 
-def logged_in(session: SessionDep, services: ServicesDep, owner: accounts.Owner) -> Response:
-    response = redirect("/")
+def logged_in(
+    session: SessionDep, services: ServicesDep, owner: accounts.Owner, then: str = "/"
+) -> Response:
+    response = redirect(then)
     response.set_cookie(
         SESSION_COOKIE,
         accounts.issue_token(session, owner, TokenKind.session),

@@ -14,13 +14,14 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     StrictBool,
+    StrictInt,
     field_validator,
 )
 from pydantic_core import core_schema
 
 from service.addresses import normal_address
 from service.states import ANSWERS, DECISIONS, Answer, Band, Review
-from service.tables import Friend, Match, Owner, ReferenceFace, Report, Scan
+from service.tables import Circle, Friend, Match, Owner, ReferenceFace, Report, Scan
 
 
 class OneOf:
@@ -269,6 +270,24 @@ class ConsentRequest(RequestBody):
     accept: StrictBool
     # The owner may see the whole photos found, not only the region around their face.
     show_whole_photos: StrictBool = False
+    # The members of a family circle answered (all ask on one page); without it, the owner of
+    # the link alone.
+    owners: list[Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=50
+    )
+
+
+class AskerPublic(BaseModel):
+    """One member who asks the friend, and the friend's answer to them."""
+
+    id: int
+    name: str
+    status: str
+
+
+class ConsentPublic(BaseModel):
+    status: str  # the answer to the owner of the link
+    owners: list[AskerPublic]  # everyone who asks on this page
 
 
 class ProfileRequest(RequestBody):
@@ -300,7 +319,15 @@ class ScanPublic(BaseModel):
         )
 
 
+class ChecklistPhotoPublic(BaseModel):
+    match_id: int
+    thumbnail_url: str | None
+    photo: str
+
+
 class ChecklistItemPublic(BaseModel):
+    """One post on the friend's list; answering it answers each of its photos."""
+
     id: int
     thumbnail_url: str | None
     platform: str
@@ -312,6 +339,8 @@ class ChecklistItemPublic(BaseModel):
     instructions: list[dict[str, object]]
     status: str
     verified_at: datetime | None
+    photos: list[ChecklistPhotoPublic]
+    owner_names: list[str]
 
 
 class ChecklistPublic(BaseModel):
@@ -333,3 +362,35 @@ class ChecklistQueued(BaseModel):
 class BulkReviewRequest(RequestBody):
     decision: Annotated[Review, OneOf(DECISIONS)]
     band: Band | None = None
+
+
+class CircleCreate(RequestBody):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class CircleMemberPublic(BaseModel):
+    id: int
+    name: str
+
+
+class CirclePublic(BaseModel):
+    """A family circle as its members see it: the keeper (who may remove members) first."""
+
+    id: int
+    name: str
+    members: list[CircleMemberPublic]
+    keeper_id: int
+
+    @classmethod
+    def of(cls, circle: Circle, members: list[Owner]) -> CirclePublic:
+        assert circle.id is not None
+        listed = [CircleMemberPublic(id=m.id or 0, name=m.name) for m in members]
+        return cls(id=circle.id, name=circle.name, members=listed, keeper_id=listed[0].id)
+
+
+class CircleInvite(RequestBody):
+    email: EmailAddress
+
+
+class JoinRequest(RequestBody):
+    token: str = Field(max_length=200)

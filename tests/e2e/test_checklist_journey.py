@@ -84,7 +84,7 @@ def _review_in_bulk(alice: Page, camera: Camera) -> None:
         expect(card).to_contain_text("Confirmed: this is you")
     expect(alice.get_by_role("button", name="Confirm all strong matches")).to_have_count(0)
     panel = alice.locator("section", has=alice.locator("#checklist"))
-    expect(panel).to_contain_text("0 of 2 photos answered.")
+    expect(panel).to_contain_text("0 of 2 items answered.")
     camera.shoot(alice, "friend-review-bulk")
 
 
@@ -129,22 +129,32 @@ def _open_the_list(bob: Page, checklist_url: str, camera: Camera) -> None:
     items = bob.locator(".checklist-item")
     expect(items).to_have_count(2)
     for number, item in enumerate(items.all(), start=1):
-        # Each item is told apart by its number and file name, for screen readers too.
-        expect(item.get_by_role("img", name=f"Photo {number} on your list:")).to_be_visible()
+        # Each item is told apart by its number, for screen readers too, and shows whose face.
+        picture = item.get_by_role("img", name=f"Photo {number} on your list")
+        expect(picture).to_have_accessible_name(re.compile("with Alice’s face outlined"))
+        expect(item.locator("svg .face-box")).to_have_count(1)
         expect(item.get_by_role("heading", level=2)).to_contain_text(f"{number}. ")
         expect(item.locator(".path")).to_contain_text("photos/20")
-        expect(item.get_by_role("group", name="Your answer").get_by_role("button")).to_have_count(4)
-        # An unanswered photo shows its steps at once: nothing to find before acting.
-        expect(item.locator("details.how-to")).to_have_attribute("open", "")
-        expect(item.get_by_role("listitem").filter(has_text="delete it there")).to_be_visible()
+        answers = item.get_by_role("group", name="Your answer").get_by_role("button")
+        expect(answers).to_have_count(4)
+        expect(answers.last).to_have_accessible_name("That’s not Alice")
+        expect(item.locator(".button--primary")).to_have_count(0)  # none drawn as chosen
+        expect(item.get_by_role("link", name="How to take it down")).to_be_visible()
+    # The steps once per platform, above the list, folded: the items stay short.
+    how_to = bob.locator(".how-tos details.how-to")
+    expect(how_to).to_have_count(1)
+    expect(how_to).not_to_have_attribute("open", "")
+    expect(how_to.get_by_role("listitem").filter(has_text="delete it there")).to_be_hidden()
     _fits_the_phone(bob)
     camera.shoot(bob, "checklist-phone")
 
 
 def _follow_the_steps(bob: Page, camera: Camera) -> None:
-    """The steps fold away and come back with a tap on "How to take it down"."""
-    how_to = _item(bob, 0).locator("details.how-to")
+    """The steps open with a tap on their platform above the list, and fold away again."""
+    how_to = bob.locator(".how-tos details.how-to")
     step = how_to.get_by_role("listitem").first
+    how_to.locator("summary").tap()
+    expect(step).to_be_visible()
     how_to.locator("summary").tap()
     expect(step).to_be_hidden()
     how_to.locator("summary").tap()
@@ -162,9 +172,11 @@ def _answer(bob: Page, camera: Camera) -> None:
     removed = first.get_by_role("button", name="I removed it")
     expect(removed).to_have_attribute("aria-pressed", "true")
     expect(first.locator(".checklist-item__answer")).to_have_text(
-        "Your answer: I removed it. You can still change it."
+        "✓ Your answer: I removed it. You can still change it."
     )
-    expect(first.locator("details.how-to")).not_to_have_attribute("open", "")  # done: folded away
+    expect(first.locator(".checklist-item__check")).to_be_visible()  # answered at a glance
+    expect(removed).to_have_class(re.compile(r"button--primary"))
+    expect(_item(bob, 1).locator(".button--primary")).to_have_count(0)
     _item(bob, 1).get_by_role("button", name="I’d rather keep it").tap()
     expect(bob.locator(".lead")).to_contain_text("Every photo has an answer: thank you!")
     second = _item(bob, 1)
@@ -182,7 +194,7 @@ def _answer(bob: Page, camera: Camera) -> None:
 def _see_the_answers(alice: Page, camera: Camera) -> None:
     alice.reload()
     panel = alice.locator("section", has=alice.locator("#checklist"))
-    expect(panel).to_contain_text("2 of 2 photos answered.")
+    expect(panel).to_contain_text("2 of 2 items answered.")
     expect(panel).to_contain_text("1 removed.")
     expect(panel).to_contain_text("1 kept.")
     expect(panel.get_by_role("progressbar", name="answered")).to_have_attribute("value", "2")

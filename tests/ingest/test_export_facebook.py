@@ -120,6 +120,17 @@ def test_it_reads_a_2024_facebook_export_with_where_each_photo_was_posted(tmp_pa
     assert all(item.post_url is None for item, _ in found.values())
 
 
+def test_it_gives_the_photos_of_one_post_one_post_key(tmp_path: Path) -> None:
+    found = read_items(iter_export([write_zip(tmp_path / "fb.zip", export_2024())]))
+    folder = f"{MEDIA}/TimelinePhotos_8f3kQ2xZ"
+    first, second = (found[f"{folder}/{name}"][0] for name in ("111_n_1.jpg", "222_n_2.jpg"))
+    assert first.post_key is not None and first.post_key.startswith("facebook:")
+    assert second.post_key == first.post_key  # the post's two photos: one checklist item
+    album_photo = found[f"{MEDIA}/ProfilePictures_Qw3rTy/333_n_3.jpg"][0]
+    assert album_photo.post_key is None  # in an album, not a post: a photo of its own
+    assert found[f"{MEDIA}/your_posts/444_n_4"][0].post_key is None
+
+
 def test_it_reads_the_older_facebook_layout_from_a_tar(tmp_path: Path) -> None:
     files = {
         "posts/media/your_posts/1_n_1.jpg": jpeg(1),  # media before the JSON that describes it
@@ -174,6 +185,8 @@ def test_it_gives_a_photo_found_in_a_post_and_an_album_once(tmp_path: Path) -> N
     }
     found = read_items(iter_export([write_zip(tmp_path / "fb.zip", files)]))
     assert [(item.caption, item.album) for item, _ in found.values()] == [("Hello", "Trip")]
+    [(item, _)] = found.values()
+    assert item.post_key == f"facebook:{uri}"  # the post's description wins over the album's
 
 
 def test_it_refuses_an_html_export_and_says_how_to_ask_for_json(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ def test_it_pairs_photos_with_sidecars_under_every_naming(tmp_path: Path) -> Non
     assert first.album == "Trip to Lisbon"  # given once, from its year folder, with its album
     assert found[f"{ALBUM}/beach.jpg"][0].album == "Trip to Lisbon"
     assert found[f"{YEAR}/PXL_2.jpg"][0].album is None
+    assert all(item.post_key is None for item, _ in found.values())  # each photo by itself
 
 
 def test_it_joins_sidecars_and_photos_split_across_parts(tmp_path: Path) -> None:

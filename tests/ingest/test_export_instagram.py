@@ -93,6 +93,53 @@ def test_it_reads_posts_carousels_stories_and_profile_photos(tmp_path: Path, act
     assert all(item.post_url is None for item, _ in found.values())  # exports hold no permalinks
 
 
+def test_it_gives_the_photos_of_a_carousel_one_post_key(tmp_path: Path) -> None:
+    activity = "your_instagram_activity/media"
+    found = read_items(
+        iter_export([write_zip(tmp_path / "instagram.zip", instagram_export(activity))])
+    )
+    keys = {key: item.post_key for key, (item, _) in found.items()}
+    carousel = keys["media/posts/202405/2.jpg"]
+    assert carousel == "instagram:media/posts/202405/2.jpg"  # known by its first picture
+    assert keys["media/posts/202405/3.webp"] == carousel
+    single = keys["media/posts/202405/1_n_1.jpg"]
+    assert single is not None and single != carousel
+    assert keys["media/posts/202301/5.jpg"] not in (None, single, carousel)
+    assert keys["media/archived_posts/202212/8.jpg"] not in (None, single, carousel)
+    # A story, a profile picture or an undescribed file is no post: each is its own item.
+    for key in ("media/stories/202405/6.jpg", "media/profile/202301/7.jpg", "media/other/9.jpg"):
+        assert keys[key] is None, key
+
+
+def test_it_keeps_a_post_key_short_enough_to_store(tmp_path: Path) -> None:
+    long_uri = "media/posts/202405/" + "x" * 500 + ".jpg"
+    posts = [{"media": [media(long_uri, unix(2024, 5, 7)), media("media/posts/2.jpg", 1)]}]
+    files = {
+        "your_instagram_activity/media/posts_1.json": meta_json(posts),
+        long_uri: jpeg(1),
+        "media/posts/2.jpg": jpeg(2),
+    }
+    found = read_items(iter_export([write_zip(tmp_path / "instagram.zip", files)]))
+    key = found["media/posts/2.jpg"][0].post_key
+    assert key is not None and key.startswith("instagram:sha256:") and len(key) <= 400
+    assert found[long_uri][0].post_key == key
+
+
+def test_it_knows_a_post_without_a_picture_path_by_its_time(tmp_path: Path) -> None:
+    posts = [
+        {
+            "creation_timestamp": unix(2024, 5, 7),
+            "media": [{"uri": ""}, media("media/posts/202405/2.jpg", unix(2024, 5, 7))],
+        }
+    ]
+    files = {
+        "your_instagram_activity/media/posts_1.json": meta_json(posts),
+        "media/posts/202405/2.jpg": jpeg(2),
+    }
+    found = read_items(iter_export([write_zip(tmp_path / "instagram.zip", files)]))
+    assert found["media/posts/202405/2.jpg"][0].post_key == f"instagram:{unix(2024, 5, 7)}"
+
+
 def test_it_reads_the_legacy_media_json(tmp_path: Path) -> None:
     files = {
         "media.json": as_json(

@@ -24,6 +24,7 @@ from service.ingest.exports import (
 )
 from service.ingest.exports.index import ExportIndex
 from service.ingest.fields import MAX_TEXT, from_iso, from_unix, repair_mojibake
+from service.ingest.items import POST_KEY_LENGTH
 from tests.ingest.builders import jpeg, write_zip
 
 PHOTOS = [
@@ -132,6 +133,8 @@ def well_formed(index: ExportIndex, layout: ModuleType) -> None:
         assert provenance.taken_at is None or provenance.taken_at.tzinfo is UTC
         for text in (provenance.caption, provenance.album, provenance.post_url):
             assert text is None or (isinstance(text, str) and 0 < len(text) <= MAX_TEXT)
+        key = provenance.post_key
+        assert key is None or (isinstance(key, str) and 0 < len(key) <= POST_KEY_LENGTH)
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,21 @@ def test_it_reads_an_x_archive_with_links_to_each_post(tmp_path: Path, media_dir
     assert retweet.post_url == "https://x.com/i/status/1700000000000000009"  # where it is shown
     assert found["data/profile_media/123-avatar.jpg"][0].album == "Profile photos"
     assert len(found) == 3  # no private messages, no viewer images, no video file
+    assert (post.post_key, retweet.post_key) == (f"x:{BIG_ID}", "x:1700000000000000010")
+    assert found["data/profile_media/123-avatar.jpg"][0].post_key is None
+
+
+def test_it_gives_the_pictures_of_one_tweet_one_post_key(tmp_path: Path) -> None:
+    media = [{"id_str": str(n), "type": "photo", "url": "https://t.co/Four"} for n in (1, 2)]
+    files = {
+        "data/tweets.js": js("window.YTD.tweets.part0", [tweet("21", "two of us", media)]),
+        "data/tweets_media/21-first.jpg": jpeg(1),
+        "data/tweets_media/21-second.jpg": jpeg(2),
+        "data/tweets_media/22-another-post.jpg": jpeg(3),
+    }
+    found = read_items(iter_export([write_zip(tmp_path / "x.zip", files)]))
+    first, second = (found[f"data/tweets_media/21-{n}.jpg"][0] for n in ("first", "second"))
+    assert first.post_key == second.post_key == "x:21"
 
 
 def test_it_reads_tweets_split_over_parts_with_the_old_global_name(tmp_path: Path) -> None:
@@ -153,6 +168,35 @@ def test_it_reads_a_mastodon_archive_leaving_out_private_mentions(
     assert "media_attachments/files/112/233/443/original/3.jpg" not in found
     assert found["avatar.png"][0].album == "Profile picture"
     assert len(found) == 4
+    # The status's own URI, as a profile scan of the same account knows the post.
+    assert (
+        low_tide.post_key
+        == "mastodon:https://mastodon.example/users/jane/statuses/112233445566778891"
+    )
+    assert found["avatar.png"][0].post_key is None
+
+
+def test_it_gives_the_pictures_of_one_mastodon_post_one_post_key(tmp_path: Path) -> None:
+    attachments = [
+        {"type": "Document", "url": f"media_attachments/files/1/original/{n}.jpg"} for n in (1, 2)
+    ]
+    status = "https://mastodon.example/users/jane/statuses/7"
+    outbox = {
+        "orderedItems": [
+            {
+                "type": "Create",
+                "object": {"id": status, "type": "Note", "attachment": attachments},
+            }
+        ]
+    }
+    files = {
+        "outbox.json": as_json(outbox),
+        "actor.json": as_json({}),
+        **{f"media_attachments/files/1/original/{n}.jpg": jpeg(n) for n in (1, 2)},
+    }
+    found = read_items(iter_export([write_zip(tmp_path / "archive.zip", files)]))
+    keys = {item.post_key for item, _ in found.values()}
+    assert keys == {f"mastodon:{status}"} and len(found) == 2
 
 
 def test_it_joins_a_flickr_metadata_part_to_its_media_parts(tmp_path: Path) -> None:
@@ -188,3 +232,4 @@ def test_it_joins_a_flickr_metadata_part_to_its_media_parts(tmp_path: Path) -> N
     assert crop.taken_at == utc(2006, 4, 22, 14, 5, 31)
     canal = found["131099313_9d32d647f1.jpg"][0]
     assert (canal.caption, canal.taken_at) == ("Canal", utc(2006, 4, 23, 9, 0, 12))
+    assert crop.post_key is None and canal.post_key is None  # each photo is a post of its own

@@ -142,6 +142,10 @@ def test_it_reads_a_profiles_own_image_posts_and_video_covers(site: Site) -> Non
         ),
     ]  # the repost of someone else's picture is not among them
     assert all(item.taken_at == utc(2024, 5, 13, 7, 41, 12, 345000) for item in listing)
+    keys = [item.post_key for item in listing]
+    # The two pictures of the first post are one post; every other post is its own.
+    assert keys[0] == keys[1] == f"bluesky:at://{DID}/app.bsky.feed.post/3k4duaz5vfs2b"
+    assert len(set(keys)) == 3
     filters = [
         (r.query["actor"], r.query["filter"], r.query.get("cursor")) for r in site.asked(FEED)
     ]

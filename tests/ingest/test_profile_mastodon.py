@@ -11,6 +11,7 @@ import pytest
 from service.ingest.errors import PhotoReadError, UnreadableLink
 from service.ingest.fetch import FetchOptions
 from service.ingest.profiles import read_profile
+from service.ingest.profiles.mastodon import photos_of_status
 from tests.ingest.builders import as_json, jpeg, utc
 from tests.ingest.conftest import Answer, Request, Site
 
@@ -98,7 +99,22 @@ def test_it_reads_public_media_posts_page_by_page(site: Site) -> None:
     assert (first.taken_at, first.caption) == (utc(2024, 5, 11, 7, 41, 12), "Low tide number 1")
     asked = site.asked(STATUSES)[0].query
     assert (asked["only_media"], asked["exclude_reblogs"]) == ("true", "true")
+    keys = [item.post_key for item, _ in photos]
+    assert keys[0] == f"mastodon:{site.url}/users/jane/statuses/112233445566778891"
+    assert len(set(keys)) == 3  # three posts
     assert site.asked("/api/v1/accounts/lookup")[0].query == {"acct": "jane"}
+
+
+def test_it_gives_the_pictures_of_one_status_one_post_key(site: Site) -> None:
+    two = status(site, 1)
+    two["media_attachments"] = [
+        {"type": "image", "url": f"{site.url}/media/original/{n}.jpg"} for n in (1, 2)
+    ]
+    photos = photos_of_status(two)
+    assert [photo.url for photo in photos] == [f"{site.url}/media/original/{n}.jpg" for n in (1, 2)]
+    assert {photo.provenance.post_key for photo in photos} == {
+        f"mastodon:{site.url}/users/jane/statuses/112233445566778891"
+    }
 
 
 def test_it_waits_for_the_rate_limit_to_reset(site: Site) -> None:

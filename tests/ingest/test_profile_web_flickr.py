@@ -97,6 +97,7 @@ def test_it_reads_a_web_gallery_and_links_each_photo_to_the_page(site: Site) -> 
         "us",
     )
     assert first.read() == jpeg(1)
+    assert first.post_key == second.post_key == f"web:{site.url}/party"  # the page is the post
     with pytest.raises(PhotoReadError, match="no longer online"):
         second.read()
 

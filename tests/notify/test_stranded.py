@@ -40,6 +40,7 @@ def test_it_sends_stranded_mails_exactly_once(tmp_path: Path) -> None:
                     "expires_on": "soon",
                     "again": False,
                     "accepted": False,
+                    "also_asking": [],
                 },
             )
             assert mail is not None
@@ -84,6 +85,7 @@ def test_it_sends_again_a_mail_whose_retry_was_lost(tmp_path: Path) -> None:
                 "expires_on": "x",
                 "again": False,
                 "accepted": False,
+                "also_asking": [],
             },
         )
         assert mail is not None

@@ -10,7 +10,7 @@ from typing import Any
 from service.ingest.errors import html_export
 from service.ingest.exports.index import ExportIndex, Plan
 from service.ingest.fields import as_dict, as_text, dicts, from_unix
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 
 _SIGNS = re.compile(
     r"(?:^|/)(?:your_facebook_activity/|posts/your_posts_1\.(?:json|html)$"
@@ -59,10 +59,16 @@ def _posts(document: Any) -> list[dict[str, Any]]:
 def _add_post(index: ExportIndex, result: Plan, post: dict[str, Any]) -> None:
     text = next((t for d in dicts(post.get("data")) if (t := as_text(d.get("post")))), None)
     posted = from_unix(post.get("timestamp"))
-    for attachment in dicts(post.get("attachments")):
-        for entry in dicts(attachment.get("data")):
-            media = as_dict(entry.get("media"))
-            _add_media(index, result, media, album=None, caption=text, posted=posted)
+    media = [
+        as_dict(entry.get("media"))
+        for attachment in dicts(post.get("attachments"))
+        for entry in dicts(attachment.get("data"))
+    ]
+    # A post has no id in the export: it is known by its first picture, else by its time.
+    first = next((uri for m in media if (uri := as_text(m.get("uri")))), None)
+    key = post_key("facebook", first, posted)
+    for item in media:
+        _add_media(index, result, item, album=None, caption=text, posted=posted, key=key)
 
 
 def _add_collection(index: ExportIndex, result: Plan, document: Any) -> None:
@@ -91,12 +97,14 @@ def _add_media(
     album: str | None,
     caption: str | None,
     posted: datetime | None,
+    key: str | None = None,
 ) -> None:
     provenance = Provenance(
         "facebook",
         album=album or as_text(media.get("title")),
         taken_at=_taken_at(media) or posted,
         caption=as_text(media.get("description")) or caption,
+        post_key=key,
     )
     result.add(index.resolve(media.get("uri")), provenance)
     # A video is scanned through its thumbnail, which Facebook exports as a picture.

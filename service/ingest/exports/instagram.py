@@ -10,7 +10,7 @@ from typing import Any
 from service.ingest.errors import html_export
 from service.ingest.exports.index import ExportIndex, Plan, basename
 from service.ingest.fields import as_dict, as_text, dicts, from_format, from_unix
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 
 _ACTIVITY = r"(?:^|/)(?:your_instagram_activity/(?:content|media)|content)/"
 _SIGNS = re.compile(
@@ -75,8 +75,11 @@ def _add_post(index: ExportIndex, result: Plan, post: dict[str, Any], album: str
     first = media[0] if media else {}
     posted = from_unix(post.get("creation_timestamp")) or from_unix(first.get("creation_timestamp"))
     caption = as_text(post.get("title")) or as_text(first.get("title"))
+    # The export has no post id: a post is known by its first picture (stable across exports),
+    # else by its time.
+    key = post_key("instagram", as_text(first.get("uri")), posted)
     for item in media:
-        _add_media(index, result, item, album, caption=caption, posted=posted)
+        _add_media(index, result, item, album, caption=caption, posted=posted, key=key)
 
 
 def _add_media(
@@ -87,12 +90,14 @@ def _add_media(
     *,
     caption: str | None,
     posted: datetime | None,
+    key: str | None = None,
 ) -> None:
     provenance = Provenance(
         "instagram",
         album=album,
         taken_at=posted or from_unix(media.get("creation_timestamp")),
         caption=as_text(media.get("title")) or caption,
+        post_key=key,
     )
     result.add(index.resolve(media.get("uri")), provenance)
 

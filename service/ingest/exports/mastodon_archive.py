@@ -8,7 +8,7 @@ from typing import Any
 
 from service.ingest.exports.index import ExportIndex, Plan, path_of_url
 from service.ingest.fields import as_dict, as_list, as_text, dicts, from_iso, html_to_text
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 
 _OUTBOX = re.compile(r"(?:^|/)outbox\.json$")
 _ACTOR = re.compile(r"(?:^|/)actor\.json$")
@@ -49,12 +49,15 @@ def _add_note(
         result.skipped.update(key for key in keys if key is not None)
         return
     text = html_to_text(note.get("content"))
+    # The status's own URI: the same key as the post read from the profile link.
+    post = post_key("mastodon", _link(note.get("id")) or _link(note.get("url")))
     for key, attachment in zip(keys, dicts(note.get("attachment")), strict=True):
         provenance = Provenance(
             "mastodon",
             post_url=_link(note.get("url")) or _link(note.get("id")),
             taken_at=from_iso(note.get("published")) or from_iso(activity.get("published")),
             caption=text or as_text(attachment.get("name")),
+            post_key=post,
         )
         result.add(key, provenance)
 

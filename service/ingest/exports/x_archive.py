@@ -9,7 +9,7 @@ from typing import Any
 
 from service.ingest.exports.index import ExportIndex, Plan
 from service.ingest.fields import as_dict, as_id, as_text, dicts, from_format, load_json
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 
 _DATA = r"(?:^|/)data/"
 _SIGNS = re.compile(_DATA + r"(?:manifest|tweets?|tweets-part\d+|account)\.js$")
@@ -92,6 +92,7 @@ def _provenance(tweet: dict[str, Any], tweet_id: str, username: str | None) -> P
         post_url=post_url,
         taken_at=from_format(tweet.get("created_at"), _CREATED_AT),
         caption=_caption(tweet, media),
+        post_key=post_key("x", tweet_id),  # its pictures (up to four) are one post
     )
 
 

@@ -13,7 +13,7 @@ import httpx
 from service.ingest.errors import UnreadableLink
 from service.ingest.fetch import Fetcher
 from service.ingest.fields import as_dict, as_text, dicts, from_iso, web_url
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 from service.ingest.profiles.listing import ProfileListing, ProfilePhoto, fetch_json
 
 _PROFILE_PATH = re.compile(r"^/profile/(?P<actor>[^/?#]+)")
@@ -100,6 +100,7 @@ def photos_of_entry(entry: dict[str, Any], did: str) -> list[ProfilePhoto]:
             post_url=_post_url(post, author),
             taken_at=from_iso(record.get("createdAt")) or from_iso(post.get("indexedAt")),
             caption=text or alt,
+            post_key=post_key("bluesky", as_text(post.get("uri"))),  # at://<did>/...: the post
         )
         photos.append(ProfilePhoto(url, provenance))
     return photos

@@ -13,7 +13,7 @@ import httpx
 from service.ingest.errors import UnreadableLink
 from service.ingest.fetch import Fetcher, FetchError
 from service.ingest.fields import as_dict, as_id, as_text, dicts, from_iso, html_to_text, web_url
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 from service.ingest.profiles.listing import ProfileListing, ProfilePhoto, fetch_json
 
 _ACCOUNT_PATH = re.compile(r"^/@(?P<user>[\w.-]+)(?:@(?P<domain>[\w.-]+\.[a-z]{2,}))?(?:/|$)", re.I)
@@ -140,6 +140,7 @@ def photos_of_status(status: dict[str, Any]) -> list[ProfilePhoto]:
             post_url=web_url(status.get("url")) or web_url(status.get("uri")),
             taken_at=from_iso(status.get("created_at")),
             caption=text or as_text(media.get("description")),
+            post_key=post_key("mastodon", web_url(status.get("uri")) or web_url(status.get("url"))),
         )
         photos.append(ProfilePhoto(url, provenance))
     return photos

@@ -6,7 +6,7 @@ import httpx
 
 from service.ingest.errors import UnreadableLink
 from service.ingest.fetch import Fetched, Fetcher, FetchError
-from service.ingest.items import Provenance
+from service.ingest.items import Provenance, post_key
 from service.ingest.profiles.listing import ProfileListing, ProfilePhoto
 from service.ingest.profiles.page_images import images_of_page
 
@@ -32,6 +32,7 @@ def read(link: httpx.URL, fetcher: Fetcher) -> ProfileListing:
                 album=page.title,
                 taken_at=page.published,
                 caption=image.alt,
+                post_key=post_key("web", fetched.url),  # the page is the post
             ),
         )
         for image in page.images

@@ -1,0 +1,354 @@
+"""Family circles, as alice and ben (relatives), bob (another owner with his own circle) and
+charlie (not logged in) use them: create, invite by mail, join, leave, remove."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+from service.app import create_app
+from service.routes.pages_owner import back_here
+from service.tables import OutgoingMail, ReferenceFace, Scan
+from tests.conftest import DATABASES, make_settings
+from tests.pages_support import build_export, face_photo
+from tests.test_api_journey import mailed_link, owner_token
+from tests.test_pages import PASSWORD, _client, _csrf
+
+
+@dataclass
+class Family:
+    client: TestClient
+    alice: dict[str, str]
+    ben: dict[str, str]
+    bob: dict[str, str]
+
+    def create(self, who: dict[str, str], name: str = "The Smiths"):  # type: ignore[no-untyped-def]
+        return self.client.post("/api/v1/circles", headers=who, json={"name": name})
+
+    def invite(self, who: dict[str, str], circle_id: int, email: str):  # type: ignore[no-untyped-def]
+        url = f"/api/v1/circles/{circle_id}/members"
+        return self.client.post(url, headers=who, json={"email": email})
+
+    def join_token(self, email: str) -> str:
+        return mailed_link(self.client, email, "circle_invitation").rsplit("/", 1)[1]
+
+    def join(self, who: dict[str, str], token: str):  # type: ignore[no-untyped-def]
+        return self.client.post("/api/v1/circles/join", headers=who, json={"token": token})
+
+
+@pytest.fixture(params=DATABASES)
+def family(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Family]:
+    settings = make_settings(tmp_path, database=request.param)
+    with TestClient(create_app(settings, consume=False)) as client:
+        yield Family(
+            client,
+            owner_token(client, "alice@example.org", "Alice"),
+            owner_token(client, "ben@example.org", "Ben"),
+            owner_token(client, "bob@example.org", "Bob"),
+        )
+
+
+def _ids(circle: dict) -> list[str]:  # type: ignore[type-arg]
+    return [m["name"] for m in circle["members"]]
+
+
+def test_relatives_form_a_circle_by_mail(family: Family) -> None:
+    created = family.create(family.alice)
+    assert created.status_code == 201
+    circle = created.json()
+    assert _ids(circle) == ["Alice"] and circle["name"] == "The Smiths"
+    assert circle["keeper_id"] == circle["members"][0]["id"]
+    invited = family.invite(family.alice, circle["id"], "Ben@Example.org")
+    assert invited.status_code == 202
+    token = family.join_token("ben@example.org")
+    joined = family.join(family.ben, token)
+    assert joined.status_code == 200 and _ids(joined.json()) == ["Alice", "Ben"]
+    for who in (family.alice, family.ben):
+        shown = family.client.get(f"/api/v1/circles/{circle['id']}", headers=who)
+        assert _ids(shown.json()) == ["Alice", "Ben"]
+    # Bob sees nothing of it, charlie is told to log in.
+    assert (
+        family.client.get(f"/api/v1/circles/{circle['id']}", headers=family.bob).status_code == 404
+    )
+    assert family.client.get(f"/api/v1/circles/{circle['id']}").status_code == 401
+    assert family.invite(family.alice, circle["id"], "ben@example.org").status_code == 409
+    assert family.join(family.ben, token).status_code == 404  # used
+
+
+def test_a_join_link_works_only_for_the_address_it_was_sent_to(family: Family) -> None:
+    circle = family.create(family.alice).json()
+    family.invite(family.alice, circle["id"], "ben@example.org")
+    token = family.join_token("ben@example.org")
+    assert family.join(family.bob, token).status_code == 404  # forwarded to bob: nothing
+    assert family.join(family.ben, "not-a-token").status_code == 404
+    assert family.join(family.ben, token).status_code == 200
+
+
+def test_one_is_in_one_circle_at_a_time(family: Family) -> None:
+    alices = family.create(family.alice).json()
+    bobs = family.create(family.bob, "The Joneses").json()
+    assert family.create(family.alice, "A second one").status_code == 409
+    family.invite(family.bob, bobs["id"], "alice@example.org")
+    answer = family.join(family.alice, family.join_token("alice@example.org"))
+    assert answer.status_code == 409 and "The Smiths" in answer.json()["detail"]
+    assert family.invite(family.bob, alices["id"], "x@example.org").status_code == 404
+
+
+def test_members_leave_and_the_keeper_removes(family: Family) -> None:
+    circle = family.create(family.alice).json()
+    family.invite(family.alice, circle["id"], "ben@example.org")
+    ben_id = family.join(family.ben, family.join_token("ben@example.org")).json()["members"][1][
+        "id"
+    ]
+    alice_id = circle["members"][0]["id"]
+    members = f"/api/v1/circles/{circle['id']}/members"
+    # Ben is not the keeper: he may leave, not remove alice.
+    assert family.client.delete(f"{members}/{alice_id}", headers=family.ben).status_code == 403
+    assert family.client.delete(f"{members}/{ben_id}", headers=family.bob).status_code == 404
+    assert family.client.delete(f"{members}/{ben_id}", headers=family.alice).status_code == 204
+    shown = family.client.get(f"/api/v1/circles/{circle['id']}", headers=family.ben)
+    assert shown.status_code == 404  # no longer his
+    # The last member leaving ends the circle.
+    assert family.client.delete(f"{members}/{alice_id}", headers=family.alice).status_code == 204
+    assert (
+        family.client.get(f"/api/v1/circles/{circle['id']}", headers=family.alice).status_code
+        == 404
+    )
+    assert family.create(family.alice).status_code == 201
+
+
+def test_an_unconfirmed_owner_cannot_start_a_circle(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path), consume=False)) as client:
+        dora = owner_token(client, "dora@example.org", "Dora", confirm=False)
+        answer = client.post("/api/v1/circles", headers=dora, json={"name": "Hers"})
+        assert answer.status_code == 403 and "confirm your address" in answer.json()["detail"]
+
+
+# ---- the pages ----
+
+
+def test_ben_joins_from_the_mailed_link_through_the_log_in(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), consume=False)
+    with TestClient(app) as api:
+        alice = owner_token(api, "alice@example.org", "Alice")
+        owner_token(api, "ben@example.org", "Ben")
+        circle = api.post("/api/v1/circles", headers=alice, json={"name": "The Smiths"}).json()
+        api.post(
+            f"/api/v1/circles/{circle['id']}/members",
+            headers=alice,
+            json={"email": "ben@example.org"},
+        )
+        link = mailed_link(api, "ben@example.org", "circle_invitation")
+    path = link.removeprefix("http://testserver")
+    with _client(app) as browser:
+        to_log_in = browser.get(path)
+        assert to_log_in.status_code == 303 and to_log_in.headers["location"].startswith(
+            "/login?next=/circles/join/"
+        )
+        form = {
+            "csrf_token": _csrf(browser),
+            "email": "ben@example.org",
+            "password": PASSWORD,
+            "next": path,
+        }
+        logged_in = browser.post("/login", data=form)
+        assert logged_in.headers["location"] == path
+        page = browser.get(path)
+        assert page.status_code == 200
+        assert "Join “The Smiths”" in page.text and "Alice (alice@example.org)" in page.text
+        joined = browser.post(path, data={"csrf_token": _csrf(browser, path)})
+        assert joined.headers["location"] == "/circle"
+        circle_page = browser.get("/circle")
+        assert "You joined “The Smiths”" in circle_page.text
+        assert "Alice" in circle_page.text and "Ben" in circle_page.text
+        assert "Leave the circle" in circle_page.text
+
+
+def test_it_goes_back_only_to_a_page_of_its_own_after_log_in() -> None:
+    assert back_here("/circles/join/abc") == "/circles/join/abc"
+    for elsewhere in ("//evil.example/x", "/\\evil.example", "https://evil.example", "", "x"):
+        assert back_here(elsewhere) == "/", elsewhere
+
+
+# ---- one merged invitation ----
+
+
+def _circle_of_two(family: Family) -> int:
+    """Alice and ben in "The Smiths"; returns its id."""
+    circle = family.create(family.alice).json()
+    family.invite(family.alice, circle["id"], "ben@example.org")
+    assert family.join(family.ben, family.join_token("ben@example.org")).status_code == 200
+    return int(circle["id"])
+
+
+def _invite_tess(family: Family, who: dict[str, str]) -> str:
+    answer = family.client.post(
+        "/api/v1/friends", headers=who, json={"name": "Tess", "email": "tess@example.org"}
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["invite_url"].rsplit("/", 1)[1])
+
+
+def test_tess_answers_both_relatives_on_one_page(family: Family) -> None:
+    _circle_of_two(family)
+    alices = _invite_tess(family, family.alice)
+    bens = _invite_tess(family, family.ben)
+    # Ben asked second: tess is told it is the same page, asked by both.
+    *_, mail = _mails_to(family, "tess@example.org")
+    assert "now asks for your help too, together with Alice" in " ".join(mail.text.split())
+    for token in (alices, bens):  # each member's link opens the same page
+        page = family.client.get(f"/invite/{token}")
+        assert "Alice and Ben ask for your help" in page.text
+        assert 'name="owners"' in page.text
+    alice_id = family.client.get("/api/v1/me", headers=family.alice).json()["id"]
+    ben_id = family.client.get("/api/v1/me", headers=family.ben).json()["id"]
+    # Tess helps alice and declines ben, through ben's link.
+    helped = family.client.post(
+        f"/api/v1/invites/{bens}/consent", json={"accept": True, "owners": [alice_id]}
+    )
+    assert helped.status_code == 200
+    assert helped.json() == {
+        "status": "invited",
+        "owners": [
+            {"id": alice_id, "name": "Alice", "status": "accepted"},
+            {"id": ben_id, "name": "Ben", "status": "invited"},
+        ],
+    }
+    declined = family.client.post(
+        f"/api/v1/invites/{alices}/consent", json={"accept": False, "owners": [ben_id]}
+    )
+    assert [o["status"] for o in declined.json()["owners"]] == ["accepted", "declined"]
+    # Bob is not in the circle: naming him answers nothing.
+    bob_id = family.client.get("/api/v1/me", headers=family.bob).json()["id"]
+    stranger = family.client.post(
+        f"/api/v1/invites/{alices}/consent", json={"accept": True, "owners": [bob_id]}
+    )
+    assert stranger.status_code == 422
+    # Each member sees only their own friend's answer.
+    friends = {
+        who: [(f["name"], f["status"]) for f in _friends(family, h)]
+        for who, h in (("alice", family.alice), ("ben", family.ben))
+    }
+    assert friends == {"alice": [("Tess", "accepted")], "ben": [("Tess", "declined")]}
+
+
+def test_the_merged_page_shows_each_relatives_face_and_no_one_elses(family: Family) -> None:
+    _circle_of_two(family)
+    alices = _invite_tess(family, family.alice)
+    _invite_tess(family, family.ben)
+    bob_friend = family.client.post(
+        "/api/v1/friends", headers=family.bob, json={"name": "Tess", "email": "tess@example.org"}
+    ).json()
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        for owner_id in (1, 2, 3):  # alice, ben, bob: a face crop each
+            session.add(ReferenceFace(owner_id=owner_id, sealed_encoding=b"-", thumbnail=b"\xff"))
+        session.commit()
+    for reference_id, expected in ((1, 200), (2, 200), (3, 404)):
+        face = family.client.get(f"/invite/{alices}/faces/{reference_id}")
+        assert face.status_code == expected, reference_id
+    # Bob's own link shows his face alone, and his page asks as one person.
+    bobs = bob_friend["invite_url"].rsplit("/", 1)[1]
+    assert family.client.get(f"/invite/{bobs}/faces/1").status_code == 404
+    assert "Bob asks for your help" in family.client.get(f"/invite/{bobs}").text
+
+
+def test_tess_answers_on_the_page_whom_she_ticks(family: Family) -> None:
+    _circle_of_two(family)
+    alices = _invite_tess(family, family.alice)
+    _invite_tess(family, family.ben)
+    ben_id = family.client.get("/api/v1/me", headers=family.ben).json()["id"]
+    browser = TestClient(family.client.app, follow_redirects=False)
+    csrf = _csrf(browser, f"/invite/{alices}")
+    form = {"csrf_token": csrf, "accept": "yes", "merged": "yes", "owners": [str(ben_id)]}
+    answer = browser.post(f"/invite/{alices}/consent", data=form)
+    assert answer.headers["location"] == f"/invite/{alices}/share"
+    friends = family.client.get("/api/v1/friends", headers=family.ben).json()
+    assert [f["status"] for f in friends] == ["accepted"]
+    mine = family.client.get("/api/v1/friends", headers=family.alice).json()
+    assert [f["status"] for f in mine] == ["invited"]
+    nobody = {"csrf_token": csrf, "accept": "yes", "merged": "yes"}
+    again = browser.post(f"/invite/{alices}/consent", data=nobody)
+    assert again.headers["location"] == f"/invite/{alices}"  # saying: tick whom you answer
+
+
+def _id(family: Family, who: dict[str, str]) -> int:
+    return int(family.client.get("/api/v1/me", headers=who).json()["id"])
+
+
+def _friends(family: Family, headers: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
+    return list(family.client.get("/api/v1/friends", headers=headers).json())
+
+
+def _mails_to(family: Family, email: str) -> list[OutgoingMail]:
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        query = select(OutgoingMail).where(OutgoingMail.to == email)
+        return list(session.exec(query.order_by(col(OutgoingMail.id))).all())
+
+
+# ---- one scan for all ----
+
+
+def _enroll(family: Family, who: dict[str, str], *photos: str) -> None:
+    for photo in photos:
+        data = face_photo(Path(photo)).read_bytes()
+        answer = family.client.post(
+            "/api/v1/reference-photos", headers=who, files={"file": ("ref.jpg", data)}
+        )
+        assert answer.status_code == 201, answer.text
+
+
+def _photos(family: Family, who: dict[str, str]) -> list[str]:
+    [friend] = _friends(family, who)
+    matches = family.client.get(f"/api/v1/friends/{friend['id']}/matches", headers=who).json()
+    return sorted(m["photo"] for m in matches)
+
+
+def test_one_upload_is_scanned_once_for_both_and_each_sees_their_own(
+    family: Family, tmp_path: Path
+) -> None:
+    family.client.app.state.services.jobs.huey.immediate = True  # type: ignore[attr-defined]
+    _circle_of_two(family)
+    _enroll(family, family.alice, "dev/obama/obama.jpg", "dev/obama/obama1.jpg")
+    _enroll(family, family.ben, "dev/biden/biden.jpg")
+    alices = _invite_tess(family, family.alice)
+    bens = _invite_tess(family, family.ben)
+    ids = [
+        family.client.get("/api/v1/me", headers=h).json()["id"] for h in (family.alice, family.ben)
+    ]
+    consent = {"accept": True, "owners": ids}
+    assert family.client.post(f"/api/v1/invites/{alices}/consent", json=consent).is_success
+    export = build_export(
+        tmp_path,
+        {
+            "p/obama.jpg": Path("dev/obama/obama-480p.jpg"),
+            "p/biden.jpg": Path("dev/biden/biden2.jpg"),
+            "p/both.jpg": Path("dev/_multi/obama_and_biden.jpg"),
+            "p/dogs.jpg": Path("dev/_no_human_faces/dogs.jpg"),
+        },
+    )
+    upload = family.client.post(
+        f"/api/v1/invites/{bens}/exports", files={"file": ("e.zip", export.read_bytes())}
+    )
+    assert upload.status_code == 202
+    scan_id = upload.json()["scan_id"]
+    # One scan, seen through either link.
+    for token in (alices, bens):
+        scans = family.client.get(f"/api/v1/invites/{token}/scans").json()
+        assert [(s["status"], s["photos_total"]) for s in scans] == [("done", 4)]
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        assert len(session.exec(select(Scan)).all()) == 1
+    assert _photos(family, family.alice) == ["p/both.jpg", "p/obama.jpg"]
+    assert _photos(family, family.ben) == ["p/biden.jpg", "p/both.jpg"]
+    # Tess stops helping ben (whose link she uploaded through): his matches go, alice's stay,
+    # and the scan now belongs to her invitation from alice.
+    stop = {"accept": False, "owners": [ids[1]]}
+    assert family.client.post(f"/api/v1/invites/{bens}/consent", json=stop).is_success
+    assert _photos(family, family.alice) == ["p/both.jpg", "p/obama.jpg"]
+    assert _photos(family, family.ben) == []
+    scan = family.client.get(f"/api/v1/invites/{alices}/scans/{scan_id}")
+    assert scan.status_code == 200 and scan.json()["matches"] >= 2
