@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service.audit import record
 from service.config import Settings
 from service.instructions import instructions_for
-from service.invites import keep_alive, report_url, token_of
+from service.invites import keep_alive, report_url, siblings, token_of
 from service.notify.mail import SecretLinks, compose
 from service.posts import Post, open_count, posts
 from service.review_cards import Frame, Picture
@@ -63,6 +63,58 @@ def match_of(session: Session, friend: Friend, match_id: int) -> Match | None:
     match = session.get(Match, match_id)
     ok = match is not None and match.friend_id == friend.id and match.review == Review.confirmed
     return match if ok else None
+
+
+@dataclass(frozen=True)
+class FriendList:
+    """The one list a friend sees: in a family circle, the posts of every member they help, a
+    photo showing two members one item; each item names whose photo it is."""
+
+    items: list[Post]
+    names: dict[int, str]  # owner id -> name, of everyone on the list
+
+    def owner_names(self, item: Post) -> list[str]:
+        return [self.names[i] for i in dict.fromkeys(m.owner_id for m in item.matches)]
+
+
+def _helped(session: Session, friend: Friend) -> dict[int, Friend]:
+    """The friend's invitations whose confirmed photos are on their list, by id."""
+    helped = [f for f in siblings(session, friend) if f.status == FriendStatus.accepted]
+    return {f.id: f for f in helped or [friend] if f.id is not None}
+
+
+def list_of(session: Session, friend: Friend) -> FriendList:
+    """The friend's list, as they see it through any member's link (never an owner's view:
+    an owner sees only their own photos and the answers about them)."""
+    helped = _helped(session, friend)
+    rows = session.exec(
+        select(Match)
+        .where(col(Match.friend_id).in_(helped), Match.review == Review.confirmed)
+        .order_by(col(Match.taken_at), col(Match.id))
+    ).all()
+    names = {
+        owner.id: owner.name
+        for owner in session.exec(
+            select(Owner).where(col(Owner.id).in_([f.owner_id for f in helped.values()]))
+        ).all()
+        if owner.id is not None
+    }
+    return FriendList(posts(rows), names)
+
+
+def item_on_list(session: Session, friend: Friend, item_id: int) -> Post | None:
+    """The item of the friend's list with that id (or any of its photos' match ids)."""
+    if match_on_list(session, friend, item_id) is None:
+        return None
+    return next((item for item in list_of(session, friend).items if item.has(item_id)), None)
+
+
+def match_on_list(session: Session, friend: Friend, match_id: int) -> Match | None:
+    """One confirmed photo of the friend's list, whichever member it is for."""
+    match = session.get(Match, match_id)
+    if match is None or match.review != Review.confirmed:
+        return None
+    return match if match.friend_id in _helped(session, friend) else None
 
 
 def link(settings: Settings, box: SecretBox, friend: Friend, page: str = "checklist") -> str:
@@ -268,20 +320,29 @@ def _public_url(item: Match) -> str | None:
 def answer(
     session: Session, friend: Friend, item: Post, status: str, now: datetime | None = None
 ) -> Post:
-    """Record the friend's answer on every photo of that post; the owner hears in a digest."""
+    """Record the friend's answer on every photo of that post; each owner whose photo it is
+    hears in a digest (a photo of two members of a circle answers both)."""
     if status not in ANSWERS:
         raise ChecklistError(f"the answer must be one of {', '.join(ANSWERS)}")
     now = now or utcnow()
     for match in item.matches:
         match.status, match.answered_at = Answer(status), now
         session.add(match)
+    for friend_id in dict.fromkeys(match.friend_id for match in item.matches):
+        _answered(session, session.get_one(Friend, friend_id), item, status, now)
+    return item
+
+
+def _answered(session: Session, friend: Friend, item: Post, status: str, now: datetime) -> None:
+    """What one owner's side keeps of an answer: the audit line, the digest, the reminders."""
+    mine = [match.id for match in item.matches if match.friend_id == friend.id]
     record(
         session,
         friend.owner_id,
         f"friend:{friend.id}",
         "item_answered",
-        match_id=item.id,
-        match_ids=[match.id for match in item.matches],
+        match_id=mine[0],
+        match_ids=mine,
         status=status,
     )
     owner = session.get(Owner, friend.owner_id)
@@ -291,7 +352,6 @@ def answer(
     if not open_count(items_of(session, friend)):
         friend.next_reminder_at = None  # all answered: no more reminders
         session.add(friend)
-    return item
 
 
 def unsubscribe(session: Session, friend: Friend, now: datetime | None = None) -> None:

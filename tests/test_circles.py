@@ -308,18 +308,24 @@ def _photos(family: Family, who: dict[str, str]) -> list[str]:
     return sorted(m["photo"] for m in matches)
 
 
-def test_one_upload_is_scanned_once_for_both_and_each_sees_their_own(
-    family: Family, tmp_path: Path
-) -> None:
+@dataclass
+class Shared:
+    """Tess helps alice and ben; she uploaded one export through ben's link, scanned once."""
+
+    alices: str  # tess's token from alice
+    bens: str
+    ids: list[int]  # alice's and ben's owner ids
+    scan_id: int
+
+
+def _shared(family: Family, tmp_path: Path) -> Shared:
     family.client.app.state.services.jobs.huey.immediate = True  # type: ignore[attr-defined]
     _circle_of_two(family)
     _enroll(family, family.alice, "dev/obama/obama.jpg", "dev/obama/obama1.jpg")
     _enroll(family, family.ben, "dev/biden/biden.jpg")
     alices = _invite_tess(family, family.alice)
     bens = _invite_tess(family, family.ben)
-    ids = [
-        family.client.get("/api/v1/me", headers=h).json()["id"] for h in (family.alice, family.ben)
-    ]
+    ids = [_id(family, who) for who in (family.alice, family.ben)]
     consent = {"accept": True, "owners": ids}
     assert family.client.post(f"/api/v1/invites/{alices}/consent", json=consent).is_success
     export = build_export(
@@ -335,9 +341,15 @@ def test_one_upload_is_scanned_once_for_both_and_each_sees_their_own(
         f"/api/v1/invites/{bens}/exports", files={"file": ("e.zip", export.read_bytes())}
     )
     assert upload.status_code == 202
-    scan_id = upload.json()["scan_id"]
+    return Shared(alices, bens, ids, upload.json()["scan_id"])
+
+
+def test_one_upload_is_scanned_once_for_both_and_each_sees_their_own(
+    family: Family, tmp_path: Path
+) -> None:
+    shared = _shared(family, tmp_path)
     # One scan, seen through either link.
-    for token in (alices, bens):
+    for token in (shared.alices, shared.bens):
         scans = family.client.get(f"/api/v1/invites/{token}/scans").json()
         assert [(s["status"], s["photos_total"]) for s in scans] == [("done", 4)]
     with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
@@ -346,9 +358,48 @@ def test_one_upload_is_scanned_once_for_both_and_each_sees_their_own(
     assert _photos(family, family.ben) == ["p/biden.jpg", "p/both.jpg"]
     # Tess stops helping ben (whose link she uploaded through): his matches go, alice's stay,
     # and the scan now belongs to her invitation from alice.
-    stop = {"accept": False, "owners": [ids[1]]}
-    assert family.client.post(f"/api/v1/invites/{bens}/consent", json=stop).is_success
+    stop = {"accept": False, "owners": [shared.ids[1]]}
+    assert family.client.post(f"/api/v1/invites/{shared.bens}/consent", json=stop).is_success
     assert _photos(family, family.alice) == ["p/both.jpg", "p/obama.jpg"]
     assert _photos(family, family.ben) == []
-    scan = family.client.get(f"/api/v1/invites/{alices}/scans/{scan_id}")
+    scan = family.client.get(f"/api/v1/invites/{shared.alices}/scans/{shared.scan_id}")
     assert scan.status_code == 200 and scan.json()["matches"] >= 2
+
+
+def _confirm_all(family: Family, who: dict[str, str]) -> None:
+    [friend] = _friends(family, who)
+    url = f"/api/v1/friends/{friend['id']}/matches/review"
+    assert family.client.post(url, headers=who, json={"decision": "confirmed"}).is_success
+
+
+def test_tess_gets_one_list_with_a_shared_photo_once(family: Family, tmp_path: Path) -> None:
+    shared = _shared(family, tmp_path)
+    _confirm_all(family, family.alice)
+    _confirm_all(family, family.ben)
+    lists = [
+        family.client.get(f"/api/v1/invites/{token}/checklist").json()
+        for token in (shared.alices, shared.bens)
+    ]
+    seen = [[(i["id"], i["photo"], i["owner_names"]) for i in x["items"]] for x in lists]
+    assert seen[0] == seen[1]  # one list, through either link
+    whose = {item["photo"]: item["owner_names"] for item in lists[0]["items"]}
+    assert whose == {
+        "p/obama.jpg": ["Alice"],
+        "p/biden.jpg": ["Ben"],
+        "p/both.jpg": ["Alice", "Ben"],  # a photo of both is one item
+    }
+    [both] = [i for i in lists[0]["items"] if i["photo"] == "p/both.jpg"]
+    answer = family.client.post(
+        f"/api/v1/invites/{shared.alices}/checklist/{both['id']}", json={"status": "removed"}
+    )
+    assert answer.status_code == 200 and answer.json()["owner_names"] == ["Alice", "Ben"]
+    # Each member sees the answer on their own match of it, and nothing of the other's photos.
+    for who in (family.alice, family.ben):
+        [friend] = _friends(family, who)
+        matches = family.client.get(f"/api/v1/friends/{friend['id']}/matches", headers=who)
+        statuses = {m["photo"]: m["status"] for m in matches.json()}
+        assert statuses["p/both.jpg"] == "removed"
+        assert len(statuses) == 2
+    page = family.client.get(f"/checklist/{shared.bens}")
+    assert "Photos Alice and Ben would like taken down" in page.text
+    assert "That’s not Alice and Ben" in page.text

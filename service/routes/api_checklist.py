@@ -48,8 +48,9 @@ def send_checklist(
     )
 
 
-def item_public(token: str, item: Post, owner: Owner) -> ChecklistItemPublic:
-    return ChecklistItemPublic.model_validate(checklist.view(item, [owner.name], token))
+def item_public(token: str, item: Post, listed: checklist.FriendList) -> ChecklistItemPublic:
+    view = checklist.view(item, listed.owner_names(item), token)
+    return ChecklistItemPublic.model_validate(view)
 
 
 def _owner(session: SessionDep, friend: Friend) -> Owner:
@@ -60,15 +61,16 @@ def _owner(session: SessionDep, friend: Friend) -> Owner:
 
 @router.get("/invites/{token}/checklist", responses=errors(403, 404, 422))
 def get_checklist(token: str, friend: ConsentingFriend, session: SessionDep) -> ChecklistPublic:
-    owner = _owner(session, friend)
+    """The friend's one list: in a family circle, every member's photos they help with."""
+    listed = checklist.list_of(session, friend)
     return ChecklistPublic(
-        owner_name=owner.name,
-        items=[item_public(token, i, owner) for i in checklist.items_of(session, friend)],
+        owner_name=_owner(session, friend).name,
+        items=[item_public(token, i, listed) for i in listed.items],
     )
 
 
 def _item(session: SessionDep, friend: Friend, item_id: int) -> Post:
-    item = checklist.item_of(session, friend, item_id)
+    item = checklist.item_on_list(session, friend, item_id)
     if item is None:
         raise HTTPException(404, "no such item on your list")
     return item
@@ -79,7 +81,7 @@ def answer_item(
     token: str, item_id: RowId, body: AnswerRequest, friend: ConsentingFriend, session: SessionDep
 ) -> ChecklistItemPublic:
     item = checklist.answer(session, friend, _item(session, friend, item_id), body.status)
-    return item_public(token, item, _owner(session, friend))
+    return item_public(token, item, checklist.list_of(session, friend))
 
 
 @router.get(
@@ -89,7 +91,7 @@ def answer_item(
 )
 def item_thumbnail(item_id: RowId, friend: ConsentingFriend, session: SessionDep) -> Response:
     """The friend's photo: an item's first, or any photo of an item by its match id."""
-    match = checklist.match_of(session, friend, item_id)
+    match = checklist.match_on_list(session, friend, item_id)
     if match is None:
         raise HTTPException(404, "no such item on your list")
     if match.thumbnail is None:

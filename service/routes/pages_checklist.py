@@ -22,8 +22,9 @@ def checklist_page(
         return redirect(f"/invite/{token}")  # declined or withdrew: only the invitation is left
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None
-    items = checklist.items_of(session, friend)
-    views = [checklist.view(item, [owner.name], token) for item in items]
+    listed = checklist.list_of(session, friend)
+    items = listed.items
+    views = [checklist.view(item, listed.owner_names(item), token) for item in items]
     return render(
         request,
         services,
@@ -32,6 +33,9 @@ def checklist_page(
         friend=friend,
         owner=owner,
         items=views,
+        # Everyone whose photos are on the list (a family circle's members the friend helps).
+        names=list(dict.fromkeys(n for item in items for n in listed.owner_names(item)))
+        or [owner.name],
         open=checklist.open_count(items),
         # The steps once per platform, above the items, in the order the items come.
         guides={view["platform"]: view["instructions"] for view in views},
@@ -49,7 +53,7 @@ def answer(
 ) -> Response:
     if friend.status != FriendStatus.accepted:
         return redirect(f"/invite/{token}")
-    item = checklist.item_of(session, friend, item_id)
+    item = checklist.item_on_list(session, friend, item_id)
     if item is None:
         raise HTTPException(404, "no such item on your list")
     try:
