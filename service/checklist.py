@@ -92,13 +92,8 @@ def list_of(session: Session, friend: Friend) -> FriendList:
         .where(col(Match.friend_id).in_(helped), Match.review == Review.confirmed)
         .order_by(col(Match.taken_at), col(Match.id))
     ).all()
-    names = {
-        owner.id: owner.name
-        for owner in session.exec(
-            select(Owner).where(col(Owner.id).in_([f.owner_id for f in helped.values()]))
-        ).all()
-        if owner.id is not None
-    }
+    owners = [session.get(Owner, f.owner_id) for f in helped.values()]  # in the circle's order
+    names = {o.id: o.name for o in owners if o is not None and o.id is not None}
     return FriendList(posts(rows), names)
 
 
@@ -355,10 +350,31 @@ def _answered(session: Session, friend: Friend, item: Post, status: str, now: da
 
 
 def unsubscribe(session: Session, friend: Friend, now: datetime | None = None) -> None:
-    friend.unsubscribed_at = friend.unsubscribed_at or now or utcnow()
-    friend.next_reminder_at = None
-    session.add(friend)
-    record(session, friend.owner_id, f"friend:{friend.id}", "unsubscribed")
+    """No more reminders, from anyone: in a family circle, one unsubscribe stops every
+    member's (the friend has one series of reminders, for one list)."""
+    for each in siblings(session, friend):
+        each.unsubscribed_at = each.unsubscribed_at or now or utcnow()
+        each.next_reminder_at = None
+        session.add(each)
+        record(session, each.owner_id, f"friend:{each.id}", "unsubscribed")
+
+
+def leads_reminders(session: Session, friend: Friend) -> bool:
+    """Whether this invitation's reminders are the ones that go out. In a family circle the
+    friend has one series: that of the member whose list went first among those whose own
+    photos still wait for an answer (when it ends, no other begins); the others' fall due
+    silently, since the list they would link to is the same one."""
+    waiting = [
+        f
+        for f in _helped(session, friend).values()
+        if f.checklist_sent_at is not None
+        and f.unsubscribed_at is None
+        and open_count(items_of(session, f))
+    ]
+    if not waiting:
+        return True
+    lead = min(waiting, key=lambda f: (f.checklist_sent_at, f.id or 0))
+    return lead.id == friend.id
 
 
 def view(item: Post, owner_names: list[str], token: str) -> dict[str, object]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from service import checklist
 from service.app import create_app
+from service.notify.reminders import send_due_reminders
 from service.routes.pages_owner import back_here
-from service.tables import OutgoingMail, ReferenceFace, Scan
+from service.tables import Friend, OutgoingMail, Owner, ReferenceFace, Scan, utcnow
 from tests.conftest import DATABASES, make_settings
 from tests.pages_support import build_export, face_photo
 from tests.test_api_journey import mailed_link, owner_token
@@ -403,3 +406,32 @@ def test_tess_gets_one_list_with_a_shared_photo_once(family: Family, tmp_path: P
     page = family.client.get(f"/checklist/{shared.bens}")
     assert "Photos Alice and Ben would like taken down" in page.text
     assert "That’s not Alice and Ben" in page.text
+
+
+def test_tess_gets_one_series_of_reminders_and_one_unsubscribe(
+    family: Family, tmp_path: Path
+) -> None:
+    shared = _shared(family, tmp_path)
+    services = family.client.app.state.services  # type: ignore[attr-defined]
+    for who in (family.alice, family.ben):
+        _confirm_all(family, who)
+    sent_at = utcnow() - timedelta(days=20)
+    with Session(services.db) as session:
+        for friend in session.exec(select(Friend)).all():
+            owner = session.get_one(Owner, friend.owner_id)
+            checklist.send(session, services.settings, services.box, owner, friend, now=sent_at)
+        session.commit()
+    offsets = services.settings.reminder_offsets
+    reminders = []
+    for offset in offsets:
+        due = sent_at + offset + timedelta(seconds=1)
+        reminders.append(len(send_due_reminders(services.db, services.settings, services.box, due)))
+    assert reminders == [1] * len(offsets)  # one series, not one per member
+    *_, last = [m for m in _mails_to(family, "tess@example.org") if m.kind == "reminder"]
+    text = " ".join(last.text.split())
+    assert "on Alice and Ben's list" in text
+    # One unsubscribe, through either link, stops everyone's.
+    assert family.client.post(f"/unsubscribe/{shared.bens}").status_code == 200
+    with Session(services.db) as session:
+        friends = session.exec(select(Friend)).all()
+    assert [f.unsubscribed_at is not None for f in friends] == [True, True]

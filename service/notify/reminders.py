@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from service.checklist import items_of, last_checklist_id, mail_friend, open_count
+from service.checklist import (
+    items_of,
+    last_checklist_id,
+    leads_reminders,
+    list_of,
+    mail_friend,
+    open_count,
+)
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.mail import compose
@@ -81,6 +88,7 @@ def _remind(
     if friend is None or friend.next_reminder_at is None or friend.next_reminder_at > now:
         return None
     items = items_of(session, friend)
+    leads = leads_reminders(session, friend)  # asked before this one's schedule moves on
     stop = (
         friend.unsubscribed_at is not None
         or friend.status != FriendStatus.accepted
@@ -108,20 +116,24 @@ def _remind(
     )
     if stop or moved.rowcount != 1:  # type: ignore[attr-defined]
         return None  # nothing to remind of, or another worker took this one
+    if not leads:
+        return None  # a family circle's other member reminds of the same list
     owner = session.get(Owner, friend.owner_id)
     assert owner is not None and owner.id is not None
     # The friend, the checklist mail this reminder follows, and its number: never the clock.
     key = f"reminder:{friend.id}:{last_checklist_id(session, friend) or 0}:{number}"
+    listed = list_of(session, friend)  # the friend's one list (a family circle's, merged)
     mail = mail_friend(
         session,
         settings,
         box,
         owner,
         friend,
-        items,
+        listed.items,
         kind="reminder",
         key=key,
         last=following is None,
+        owner_name=" and ".join(listed.names.values()) or owner.name,
     )
     return mail.id if mail else None
 
