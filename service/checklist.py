@@ -14,7 +14,7 @@ from service.config import Settings
 from service.instructions import instructions_for
 from service.invites import keep_alive, report_url, siblings, token_of
 from service.notify.mail import SecretLinks, compose
-from service.posts import Post, open_count, posts
+from service.posts import Post, open_count, photo_of, posts
 from service.review_cards import Frame, Picture
 from service.secrets_box import SecretBox
 from service.states import ANSWERS, Answer, FriendStatus, Review
@@ -407,11 +407,20 @@ def _thumbnail_url(token: str, match: Match) -> str | None:
     return f"/api/v1/invites/{token}/checklist/{match.id}/thumbnail"
 
 
-def frames(items: list[Post]) -> dict[int, Frame]:
-    """Each photo's thumbnail on the list, with the owner's face in it, to outline it."""
-    found = {}
-    for match in (match for item in items for match in item.photos):
-        if match.id is not None and match.thumbnail is not None:
-            top, right, bottom, left = (v * match.thumbnail_scale for v in match.box)
-            found[match.id] = Frame.of(Picture(match.thumbnail, (top, right, bottom, left)))
+def _scaled(match: Match) -> tuple[float, float, float, float]:
+    """The face's box in the thumbnail's pixels."""
+    top, right, bottom, left = (v * match.thumbnail_scale for v in match.box)
+    return top, right, bottom, left
+
+
+def frames(items: list[Post]) -> dict[int, list[Frame]]:
+    """Each photo's thumbnail on the list, with every face in it that is on the list, to
+    outline them (in a family circle, a photo of two members outlines both)."""
+    found: dict[int, list[Frame]] = {}
+    for item in items:
+        for shown in item.photos:
+            if shown.id is None or shown.thumbnail is None:
+                continue
+            same = [m for m in item.matches if photo_of(m) == photo_of(shown)]
+            found[shown.id] = [Frame.of(Picture(shown.thumbnail, _scaled(m))) for m in same]
     return found
