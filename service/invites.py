@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Engine, delete, func
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -368,34 +368,48 @@ def purge(session: Session, friend: Friend) -> None:
     """Remove what the friend shared with this owner: their matches, and the sources and scans
     shared through this invitation, their uploads once this commits.
 
-    In a family circle one upload serves every member the friend helps: a source still serving
-    another of them passes to that member's invitation, with its scan, and only this owner's
-    matches go."""
+    In a family circle one upload serves every member the friend helps: a scan still serving
+    another of them (a member the friend helps now, or one who left the circle with matches
+    from it) passes to that member's invitation with its source, and only this owner's matches
+    go."""
     session.execute(delete(Match).where(col(Match.friend_id) == friend.id))
-    heir = next(
-        (
-            f
-            for f in siblings(session, friend)
-            if f.id != friend.id and f.status == FriendStatus.accepted
-        ),
-        None,
-    )
-    if heir is not None:
-        for table in (Scan, Source):
-            session.execute(
-                update(table)
-                .where(col(table.friend_id) == friend.id)
-                .values(friend_id=heir.id, owner_id=heir.owner_id)
-            )
-        return
-    uploads = [
-        p
-        for p in session.exec(select(Source.upload_path).where(Source.friend_id == friend.id)).all()
-        if p
+    helped = [
+        f
+        for f in siblings(session, friend)
+        if f.id != friend.id and f.status == FriendStatus.accepted
     ]
-    for table in (Scan, Source):
-        session.execute(delete(table).where(col(table.friend_id) == friend.id))
+    uploads = []
+    scans = session.exec(select(Scan).where(Scan.friend_id == friend.id)).all()
+    for scan in scans:
+        heir = next(iter(helped), None) or _holder_of_matches(session, scan)
+        source = session.get(Source, scan.source_id)
+        if heir is not None:
+            for row in (scan, source):
+                if row is not None:
+                    row.friend_id, row.owner_id = heir.id or 0, heir.owner_id
+                    session.add(row)
+            continue
+        if source is not None and source.upload_path:
+            uploads.append(source.upload_path)
+        session.delete(scan)
+        if source is not None:
+            session.delete(source)
+    session.flush()
+    session.execute(delete(Source).where(col(Source.friend_id) == friend.id))  # none, to be sure
     remove_after_commit(session, uploads)
+
+
+def _holder_of_matches(session: Session, scan: Scan) -> Friend | None:
+    """An accepted invitation, other than the scan's, with matches found by this scan."""
+    return session.exec(
+        select(Friend)
+        .join(Match, col(Match.friend_id) == col(Friend.id))
+        .where(
+            Match.scan_id == scan.id,
+            Friend.id != scan.friend_id,
+            Friend.status == FriendStatus.accepted,
+        )
+    ).first()
 
 
 def friends_of(session: Session, owner: Owner) -> list[tuple[Friend, int, int, int]]:

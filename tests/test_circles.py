@@ -16,7 +16,15 @@ from service import checklist
 from service.app import create_app
 from service.notify.reminders import send_due_reminders
 from service.routes.pages_owner import back_here
-from service.tables import Friend, OutgoingMail, Owner, ReferenceFace, Scan, utcnow
+from service.tables import (
+    Circle,
+    Friend,
+    OutgoingMail,
+    Owner,
+    ReferenceFace,
+    Scan,
+    utcnow,
+)
 from tests.conftest import DATABASES, make_settings
 from tests.pages_support import build_export, face_photo
 from tests.test_api_journey import mailed_link, owner_token
@@ -435,3 +443,27 @@ def test_tess_gets_one_series_of_reminders_and_one_unsubscribe(
     with Session(services.db) as session:
         friends = session.exec(select(Friend)).all()
     assert [f.unsubscribed_at is not None for f in friends] == [True, True]
+
+
+def test_leaving_the_circle_makes_the_invitations_separate_again(
+    family: Family, tmp_path: Path
+) -> None:
+    shared = _shared(family, tmp_path)
+    members = f"/api/v1/circles/{_circle_id(family)}/members/{shared.ids[1]}"
+    assert family.client.delete(members, headers=family.ben).status_code == 204
+    assert "Alice asks for your help" in family.client.get(f"/invite/{shared.alices}").text
+    assert "Ben asks for your help" in family.client.get(f"/invite/{shared.bens}").text
+    # Tess stops helping ben, through whose link she uploaded: alice keeps her photos, since
+    # the scan passes to the invitation that still has matches from it.
+    stop = {"accept": False}
+    assert family.client.post(f"/api/v1/invites/{shared.bens}/consent", json=stop).is_success
+    assert _photos(family, family.alice) == ["p/both.jpg", "p/obama.jpg"]
+    assert _photos(family, family.ben) == []
+    scans = family.client.get(f"/api/v1/invites/{shared.alices}/scans").json()
+    assert [s["status"] for s in scans] == ["done"]
+
+
+def _circle_id(family: Family) -> int:
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        [circle] = session.exec(select(Circle)).all()
+        return circle.id or 0
