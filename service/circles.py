@@ -21,7 +21,17 @@ from service.notify.mail import SecretLinks, compose
 from service.secrets_box import SecretBox
 from service.security import count_attempt, new_token, token_hash
 from service.signups import reply_to
-from service.tables import Circle, CircleInvitation, CircleMember, OutgoingMail, Owner, utcnow
+from service.states import Review
+from service.tables import (
+    Circle,
+    CircleInvitation,
+    CircleMember,
+    Friend,
+    Match,
+    OutgoingMail,
+    Owner,
+    utcnow,
+)
 
 MAX_NAME = 100
 
@@ -179,3 +189,50 @@ def _not_in_a_circle(session: Session, owner: Owner) -> None:
     circle = circle_of(session, owner)
     if circle is not None:
         raise CircleError(f"you are in the circle “{circle.name}” already: leave it first")
+
+
+def tell_of_same_face(session: Session, match: Match) -> None:
+    """Two members of a circle who both confirm the same face of a friend's photo (possible when
+    it was found for each in scans before they joined) are both told, once, by mail: a face is
+    one person's, and they settle it between them."""
+    if not match.photo_digest:
+        return
+    friend = session.get(Friend, match.friend_id)
+    owner = session.get(Owner, match.owner_id)
+    if friend is None or owner is None:
+        return
+    circle = circle_of(session, owner)
+    others = session.exec(
+        select(Match).where(
+            Match.photo_digest == match.photo_digest,
+            Match.box_key == match.box_key,
+            Match.owner_id != match.owner_id,
+            Match.review == Review.confirmed,
+        )
+    ).all()
+    for other in others:
+        other_owner = session.get(Owner, other.owner_id)
+        other_friend = session.get(Friend, other.friend_id)
+        if other_owner is None or other_friend is None or other_friend.email != friend.email:
+            continue
+        theirs = circle_of(session, other_owner)
+        if circle is None or theirs is None or theirs.id != circle.id:
+            continue  # another family's: nothing of theirs is told
+        pair = f"{min(match.id or 0, other.id or 0)}:{max(match.id or 0, other.id or 0)}"
+        for me, them, mine in ((owner, other_owner, match), (other_owner, owner, other)):
+            assert me.id is not None
+            record(session, me.id, "system", "same_face_confirmed", match_id=mine.id)
+            compose(
+                session,
+                kind="same_face",
+                key=f"same-face:{pair}:{me.id}",
+                to=me.email,
+                owner_id=me.id,
+                friend_id=None,
+                context={
+                    "owner_name": me.name,
+                    "other_name": them.name,
+                    "friend_name": friend.name,
+                    "photo": mine.photo,
+                },
+            )

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
+from service import circles
 from service.audit import record
 from service.states import DECISIONS, Band, Review
 from service.tables import AuditEvent, Friend, Match, MatchGroup, Owner
@@ -38,6 +39,8 @@ def review(session: Session, owner: Owner, match: Match, decision: Review) -> Ma
     match.review = decision
     session.add(match)
     record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
+    if decision == Review.confirmed:
+        circles.tell_of_same_face(session, match)
     return match
 
 

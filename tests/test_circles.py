@@ -19,10 +19,13 @@ from service.routes.pages_owner import back_here
 from service.tables import (
     Circle,
     Friend,
+    Match,
+    MatchGroup,
     OutgoingMail,
     Owner,
     ReferenceFace,
     Scan,
+    Source,
     utcnow,
 )
 from tests.conftest import DATABASES, make_settings
@@ -467,3 +470,66 @@ def _circle_id(family: Family) -> int:
     with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
         [circle] = session.exec(select(Circle)).all()
         return circle.id or 0
+
+
+def _pending_match(family: Family, friend_id: int, owner_id: int) -> int:
+    """A pending match of this friend on the same photo and face, written directly (as a scan
+    before the circle formed would have left it)."""
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        source = Source(owner_id=owner_id, friend_id=friend_id, kind="export", label="old.zip")
+        session.add(source)
+        session.flush()
+        scan = Scan(owner_id=owner_id, friend_id=friend_id, source_id=source.id, status="done")
+        session.add(scan)
+        session.flush()
+        group = MatchGroup(owner_id=owner_id, sealed_centre=b"x", size=1)
+        session.add(group)
+        session.flush()
+        match = Match(
+            group_id=group.id,
+            owner_id=owner_id,
+            friend_id=friend_id,
+            scan_id=scan.id or 0,
+            photo="photos/reunion.jpg",
+            photo_digest="same-photo",
+            box_key="10,60,60,10",
+            box=[10, 60, 60, 10],
+            distance=0.4,
+            band="strong",
+            sealed_encoding=b"x",
+        )
+        session.add(match)
+        session.commit()
+        return match.id or 0
+
+
+def test_both_members_are_told_when_they_confirm_the_same_face(family: Family) -> None:
+    _circle_of_two(family)
+    tess = [_invite_tess(family, who) for who in (family.alice, family.ben)]
+    ids = [_id(family, who) for who in (family.alice, family.ben)]
+    family.client.post(f"/api/v1/invites/{tess[0]}/consent", json={"accept": True, "owners": ids})
+    friend_ids = [_friends(family, who)[0]["id"] for who in (family.alice, family.ben)]
+    matches = [_pending_match(family, f, o) for f, o in zip(friend_ids, ids, strict=True)]
+    bob = family.client.post(
+        "/api/v1/friends", headers=family.bob, json={"name": "Tess", "email": "tess@example.org"}
+    ).json()
+    bobs = _pending_match(family, bob["id"], _id(family, family.bob))
+    confirm = {"decision": "confirmed"}
+    for match, who in ((matches[0], family.alice), (bobs, family.bob)):
+        family.client.post(f"/api/v1/matches/{match}/review", headers=who, json=confirm)
+    assert _same_face_mails(family) == []  # one claim each: nothing to tell
+    family.client.post(f"/api/v1/matches/{matches[1]}/review", headers=family.ben, json=confirm)
+    told = _same_face_mails(family)
+    assert sorted(m.to for m in told) == ["alice@example.org", "ben@example.org"]
+    [to_alice] = [m for m in told if m.to == "alice@example.org"]
+    assert to_alice.subject == "You and Ben both said a face in Tess's photos is yours"
+    # Deciding again tells no one twice; bob, of another family, is never told.
+    family.client.delete(f"/api/v1/matches/{matches[1]}/review", headers=family.ben)
+    family.client.post(f"/api/v1/matches/{matches[1]}/review", headers=family.ben, json=confirm)
+    assert len(_same_face_mails(family)) == 2
+
+
+def _same_face_mails(family: Family) -> list[OutgoingMail]:
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        query = select(OutgoingMail).where(OutgoingMail.kind == "same_face")
+        return list(session.exec(query).all())
