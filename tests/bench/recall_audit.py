@@ -38,7 +38,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -352,22 +352,44 @@ def calib_folds() -> dict[str, str]:
     return out
 
 
+def owner_folds(truth: dict) -> dict[str, str]:
+    """Each person's fold: calibrate.py's for the calib people, fold_of's for the others."""
+    return {**fold_of(truth), **calib_folds()}
+
+
 @dataclass
 class Result:
-    stages: dict[tuple[str, str], Counter]  # (group, fold) -> stage counts over owner faces
-    proposals: Counter  # fold -> proposals
-    correct: Counter
-    wrong_by_group: Counter  # (group, fold) -> wrong
-    proposed_by_group: Counter
-    mixed: Counter  # fold -> mixed groups
-    decisions: Counter
-    wrong_list: list
+    # (group, fold) -> stage counts over owner faces
+    stages: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
+    proposals: Counter = field(default_factory=Counter)  # fold -> proposals
+    correct: Counter = field(default_factory=Counter)
+    wrong_by_group: Counter = field(default_factory=Counter)  # (group, fold) -> wrong
+    proposed_by_group: Counter = field(default_factory=Counter)
+    mixed: Counter = field(default_factory=Counter)  # fold -> mixed groups
+    decisions: Counter = field(default_factory=Counter)
+    wrong_list: list = field(default_factory=list)
+    found: Counter = field(default_factory=Counter)  # owner -> faces proposed rightly
+
+    @classmethod
+    def merged(cls, results: Iterable[Result]) -> Result:
+        """Decisions on one source for owners none of them share, as one result."""
+        out = cls()
+        for r in results:
+            for key, stages in r.stages.items():
+                out.stages[key].update(stages)
+            for f in fields(cls):
+                if f.name not in ("stages", "wrong_list"):
+                    getattr(out, f.name).update(getattr(r, f.name))
+            out.wrong_list += r.wrong_list
+        return out
 
 
 def evaluate(
     src: Source, truth: dict, tr: Trace, d_all: np.ndarray | None = None, possible: float = 0.6
 ) -> Result:
-    folds = {**fold_of(truth), **calib_folds()}
+    """The proposals of `tr` judged, and every face of the owners in `src.names` (the gallery
+    decided, all owners or some) followed to the step that stopped it."""
+    folds = owner_folds(truth)
     ident = truth["identities"]
     d_all = distances_to(src.encodings, src.names, src.refs) if d_all is None else d_all
     nearest = d_all.argmin(axis=1) if len(d_all) else np.zeros(0, int)
@@ -375,8 +397,8 @@ def evaluate(
     for i, t in enumerate(src.truth_of):
         if t is not None:
             face_at[t].append(i)
-    stages: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    res = Result(stages, Counter(), Counter(), Counter(), Counter(), Counter(), Counter(), [])
+    res = Result()
+    stages = res.stages
     # proposals, judged: right when on a face of the named person (a face claimed once)
     claimed = set()
     outcomes: dict[tuple[str, int], set] = defaultdict(set)
@@ -389,6 +411,7 @@ def evaluate(
         ok = who == person and t not in claimed
         if ok:
             claimed.add(t)
+            res.found[person] += 1
         res.proposals[fold] += 1
         res.correct[fold] += ok
         g = ident[person]["group"]
@@ -404,7 +427,7 @@ def evaluate(
         res.mixed[folds[key[0]]] += len(oc) == 2
     for name, entry in truth["photos"].items():
         for j, f in enumerate(entry["faces"]):
-            if not f["owner"]:
+            if not f["owner"] or f["person"] not in src.names:
                 continue
             person = f["person"]
             key = (f["group"], folds[person])
@@ -452,6 +475,7 @@ def summarise(res: Result, folds: Iterable[str] = ("A", "B")) -> dict:
             "faces": faces,
             "recall": total["proposed"] / faces if faces else math.nan,
             "precision": corr / prop if prop else math.nan,
+            "proposals": prop,
             "wrong": prop - corr,
             "worst": (worst, worst_g),
             "mixed": sum(v for f, v in res.mixed.items() if keep(f)),
