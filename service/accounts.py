@@ -15,7 +15,7 @@ from service.db import remove_after_commit
 from service.erasure import erase_mails, erase_rate_events, forget_deleted_rows
 from service.security import hash_password, new_token, token_hash, verify_password
 from service.states import TokenKind
-from service.tables import LoginToken, Owner, Source, utcnow
+from service.tables import Circle, CircleMember, LoginToken, Owner, Source, utcnow
 
 TOKEN_LIFETIME = {TokenKind.api: timedelta(days=30), TokenKind.session: timedelta(days=14)}
 
@@ -126,5 +126,9 @@ def delete_owner(session: Session, owner: Owner, outbox: Path | None = None) -> 
     erase_rate_events(session, owner.email, f"invite:{owner.id}")
     session.delete(owner)
     session.flush()
+    # A family circle goes with its last member (their membership went with them).
+    session.execute(
+        delete(Circle).where(col(Circle.id).not_in(select(CircleMember.circle_id).distinct()))
+    )
     remove_after_commit(session, [path for path in uploads if path])
     forget_deleted_rows(session)

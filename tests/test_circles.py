@@ -533,3 +533,14 @@ def _same_face_mails(family: Family) -> list[OutgoingMail]:
     with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
         query = select(OutgoingMail).where(OutgoingMail.kind == "same_face")
         return list(session.exec(query).all())
+
+
+def test_a_circle_goes_with_its_last_member_when_she_deletes_her_account(
+    family: Family,
+) -> None:
+    circle_id = _circle_of_two(family)
+    for who in (family.ben, family.alice):
+        assert family.client.delete("/api/v1/me", headers=who).status_code == 204
+        with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+            left = session.exec(select(Circle)).all()
+        assert [c.id for c in left] == ([circle_id] if who is family.ben else [])
