@@ -34,6 +34,7 @@ from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
 from service.ingest.archives import ArchiveError, archive_kind
+from service.ingest.empty import no_photo_found
 from service.ingest.exports import iter_export
 from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
@@ -360,6 +361,12 @@ def _scan_source(
     if not counted:
         scan.photos_total = scan.photos_done + len(batch)  # known now that the source ended
     _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
+    if not scan.photos_total:  # nothing to look through is not a success: say why, and what now
+        if source.kind == SourceKind.export and source.upload_path:
+            raise ScanFailed(no_photo_found(Path(source.upload_path)))
+        raise ScanFailed(
+            "We found no photo at that link. Is the profile public, and does it hold photos?"
+        )
 
 
 def _checkpoint(

@@ -223,6 +223,23 @@ def test_it_tells_the_friend_to_request_json_when_facebook_sent_html(
     assert scanned.matches == {}
 
 
+def test_it_fails_an_export_without_photos_saying_what_it_held_and_what_to_ask_for(
+    service: Service,
+) -> None:
+    # A data-only download: the friend would have read "finished, 0 of 0 photos" as done.
+    files = {
+        "your_activity/posts.json": b"[]",
+        "your_activity/comments.json": b"[]",
+        "index.html": b"<html></html>",
+    }
+    scanned = upload(service, "Nia", files, "data-only.zip")
+    assert scanned.scan["status"] == "failed"
+    error = scanned.scan["error"]
+    assert "This file held 3 files (2 json, 1 html), and no photo." in error
+    assert "media quality “High”" in error and "Google Takeout" in error
+    assert scanned.matches == {}
+
+
 def test_it_finds_the_owner_in_an_instagram_export_with_its_captions_repaired(
     service: Service, photos: Photos
 ) -> None:
