@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
@@ -69,6 +69,23 @@ def unsealed(mail: OutgoingMail, box: SecretBox) -> tuple[str, str, dict[str, st
     return text, html, headers
 
 
+class Rendered(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+def render(kind: str, context: dict[str, Any]) -> Rendered:
+    """The mail's subject (on one line), plain text and HTML. The HTML gets the subject as
+    `subject`, for its <title> (see emails/_layout.html)."""
+    subject = " ".join(_templates.get_template(f"{kind}/subject.txt").render(context).split())
+    return Rendered(
+        subject,
+        _templates.get_template(f"{kind}/body.txt").render(context),
+        _templates.get_template(f"{kind}/body.html").render({**context, "subject": subject}),
+    )
+
+
 def compose(
     session: Session,
     *,
@@ -99,9 +116,7 @@ def compose(
         "kind": kind,
         "idempotency_key": key,
         "to": to,
-        "subject": " ".join(_templates.get_template(f"{kind}/subject.txt").render(context).split()),
-        "text": _templates.get_template(f"{kind}/body.txt").render(context),
-        "html": _templates.get_template(f"{kind}/body.html").render(context),
+        **render(kind, context)._asdict(),
         "headers": headers or {},
         "sealed_links": links.sealed() if links is not None else None,
     }
