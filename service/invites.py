@@ -15,6 +15,7 @@ from service.audit import record
 from service.config import Settings
 from service.db import remove_after_commit
 from service.erasure import erase_mails, forget_deleted_rows
+from service.notify import owner_mails
 from service.notify.mail import SecretLinks, compose
 from service.posts import open_count, posts
 from service.secrets_box import SecretBox
@@ -22,6 +23,7 @@ from service.security import count_attempt, new_token, token_hash
 from service.signups import reply_to
 from service.states import FriendStatus, Review
 from service.tables import (
+    AuditEvent,
     CircleMember,
     Friend,
     Match,
@@ -290,18 +292,26 @@ def consent_each(
     owner_ids: list[int] | None,
     accept: bool,
     whole_photos: bool = False,
-) -> list[Friend]:
-    """The friend's answer to each member in `owner_ids` (None: the owner of the link alone);
-    returns the invitations answered. InviteError names an owner who does not ask them."""
+) -> Answered:
+    """The friend's answer to each member in `owner_ids` (None: the owner of the link alone).
+    InviteError names an owner who does not ask them."""
     chosen: list[Friend | None] = [friend]
     if owner_ids is not None:
         chosen = [sibling_for(session, friend, owner_id) for owner_id in dict.fromkeys(owner_ids)]
     answered = [f for f in chosen if f is not None]
     if not answered or len(answered) < len(chosen):
         raise InviteError("tick whom you answer, among those who ask you on this page")
-    for each in answered:
-        consent(session, settings, each, accept, whole_photos)
-    return answered
+    mails = [consent(session, settings, each, accept, whole_photos) for each in answered]
+    return Answered(answered, [mail for mail in mails if mail is not None])
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The invitations a friend answered, and the mails telling their owners (to send once the
+    answer commits)."""
+
+    friends: list[Friend]
+    mails: list[OutgoingMail]
 
 
 def sibling_for(session: Session, friend: Friend, owner_id: int) -> Friend | None:
@@ -322,10 +332,11 @@ def consent(
     friend: Friend,
     accept: bool,
     whole_photos: bool = False,
-) -> None:
-    """Record the friend's answer. Accepting an invitation of a frozen owner raises
-    SharingPaused (declining and withdrawing always work). `whole_photos`: the owner may see
-    the whole photos found, not only the region around their own face.
+) -> OutgoingMail | None:
+    """Record the friend's answer and return the owner's mail about it (unless they muted it).
+    Accepting an invitation of a frozen owner raises SharingPaused (declining and withdrawing
+    always work). `whole_photos`: the owner may see the whole photos found, not only the region
+    around their own face.
 
     Declining or withdrawing deletes what the friend shared and the mails to them; the
     invitation page stays open to them, to accept after all, while the invitation is valid."""
@@ -345,7 +356,7 @@ def consent(
             version=CONSENT_VERSION,
             whole_photos=whole_photos,
         )
-        return
+        return _tell_owner(session, settings, friend, accepted=True)
     was_accepted = friend.status == FriendStatus.accepted
     friend.status = FriendStatus.withdrawn if was_accepted else FriendStatus.declined
     friend.consented_at, friend.shows_whole_photos = None, False
@@ -355,6 +366,26 @@ def consent(
     record(session, friend.owner_id, actor, "consent_withdrawn" if was_accepted else "declined")
     purge(session, friend)
     erase_friend(session, friend, settings.outbox_dir)
+    return _tell_owner(session, settings, friend, accepted=False)
+
+
+ANSWERS = ("consent_given", "consent_withdrawn", "declined")
+
+
+def _tell_owner(
+    session: Session, settings: Settings, friend: Friend, *, accepted: bool
+) -> OutgoingMail | None:
+    """The owner's mail about this answer: the n-th answer of the friend is the n-th mail."""
+    answers = session.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.owner_id == friend.owner_id,
+            AuditEvent.actor == f"friend:{friend.id}",
+            col(AuditEvent.action).in_(ANSWERS),
+        )
+    ).one()
+    return owner_mails.friend_answered(session, settings.base_url, friend, accepted, answers)
 
 
 def erase_friend(session: Session, friend: Friend, outbox: Path | None) -> None:

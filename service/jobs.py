@@ -81,6 +81,8 @@ class Jobs:
             workers=settings.scan_workers or None,
             fetch=fetch_options(settings),
             lease=settings.scan_lease,
+            base_url=settings.base_url,
+            send_mail=lambda mail_id: self.send_mail(mail_id),
         )
         self.scan = self.huey.task(name="scan")(self._scan)
         self.send_mail = self.huey.task(name="send_mail")(self._send_mail)

@@ -18,7 +18,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from service.ingest.fetch import FetchOptions
 from service.ingest.items import PhotoItem
 from service.ingest.profiles import UnreadableLink, read_profile
 from service.match_groups import OwnerGroups
+from service.notify import owner_mails
 from service.scan_faces import NearFace, ScanFaces, pack, thumbnails, unpack
 from service.secrets_box import SecretBox
 from service.states import Band, FriendStatus, Review, ScanStatus, SourceKind
@@ -107,6 +108,9 @@ class ScanContext:
     # Set when the process is asked to stop (SIGTERM): the scan records the photos it has
     # finished, gives the rest back to the queue and returns.
     stopping: threading.Event = field(default_factory=threading.Event)
+    base_url: str = ""  # how links in the owners' mails start
+    # Sends a mail the scan wrote (the owner's "photos to review"), once it is committed.
+    send_mail: Callable[[int], object] | None = None
 
 
 # A queued scan is handed to the queue when its row commits; one still queued after this long
@@ -418,7 +422,8 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
         _renew(session, ctx, scan)
         # Thumbnails and owner views are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
-        added = 0
+        added, mails = 0, []
+        found: dict[str, int] = {}  # each member's matches added by this scan
         # A member the friend stopped helping while the scan ran gets nothing.
         helped = {f.id for f in _helped(session, session.get_one(Scan, scan.id))}
         for person in gallery.names:
@@ -435,9 +440,22 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
                     face = by_face[p.face]
                     session.add(_match(ctx, scan, member, face, p, group, cohort, pictures))
                 added += len(grouped)
+                found[person] = found.get(person, 0) + len(grouped)
+            mail = owner_mails.scan_done(
+                session,
+                ctx.base_url,
+                member.owner_id,
+                session.get_one(Friend, member.friend_id),
+                scan.id or 0,
+                found.get(person, 0),
+            )
+            mails += [mail.id] if mail is not None and mail.id is not None else []
         session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
         session.execute(update(Scan).where(col(Scan.id) == scan.id).values(matches=added))
     scan.matches = added
+    for mail_id in mails:  # committed: the owners hear now, not at the next sweep
+        if ctx.send_mail is not None:
+            ctx.send_mail(mail_id)
 
 
 def _batches(session: Session, scan: Scan) -> list[int]:

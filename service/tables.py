@@ -113,6 +113,10 @@ class Owner(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
     last_digest_at: datetime | None = _when()
+    # The mails the owner chose not to get (service/notify/owner_mails.py NOTICES); none: all.
+    muted: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class LoginToken(SQLModel, table=True):

@@ -123,6 +123,7 @@ def world(
 # (method, path, json body or None, alice's expected status)
 OWNER_ROUTES = [
     ("GET", "/api/v1/me", None, 200),
+    ("PUT", "/api/v1/me/mails", {"muted": ["digest"]}, 200),
     ("GET", "/api/v1/reference-photos", None, 200),
     ("GET", "/api/v1/reference-photos/{alice_ref}/thumbnail", None, 200),
     ("GET", "/api/v1/friends", None, 200),
@@ -338,6 +339,7 @@ PAGES_FOR_ANYONE_LOGGED_IN = [
     ("POST", "/account/delete"),
     ("GET", "/circle"),
     ("POST", "/circle"),
+    ("POST", "/account/mails"),
 ]
 ADMIN_PAGES = [
     ("GET", "/admin"),

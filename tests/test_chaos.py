@@ -317,8 +317,9 @@ def test_three_consumers_send_each_reminder_once(faces_dir: Path, tmp_path: Path
         codes = fleet.stop()
         assert len(_reminders(smtp)) == 3, fleet.tail()
         kinds = sorted(str(m["Subject"]) for m in smtp.messages)
-        # alice's address confirmation, the invitation, the checklist, 3 reminders
-        assert len(kinds) == rows.mail_count() == 6, kinds
+        # alice's address confirmation, the invitation, "Dana agreed to help you", "1 photo
+        # from Dana may show you", the checklist, 3 reminders
+        assert len(kinds) == rows.mail_count() == 8, kinds
         assert rows.unsettled() == []
         assert codes == [0, 0, 0], fleet.tail()
     finally:

@@ -25,6 +25,7 @@ from service.checklist import (
 )
 from service.config import Settings
 from service.db import unit_of_work
+from service.notify import owner_mails
 from service.notify.mail import compose
 from service.secrets_box import SecretBox
 from service.states import FriendStatus
@@ -192,6 +193,8 @@ def _digest(session: Session, owner_id: int | None, now: datetime) -> int | None
     )
     if claimed.rowcount != 1 or not answers:  # type: ignore[attr-defined]
         return None  # another worker took it, or nothing new to tell
+    if not owner_mails.hears(owner, "digest"):
+        return None  # the owner chose not to get it (the answers stay on their pages)
         return None
     assert owner.id is not None
     mail = compose(

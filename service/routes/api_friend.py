@@ -46,13 +46,15 @@ def consent(
     """`owners`: the members of a family circle who ask on this page and are answered (422 for
     one who does not ask); without it, the owner of the link."""
     try:
-        invites.consent_each(
+        answered = invites.consent_each(
             session, services.settings, friend, body.owners, body.accept, body.show_whole_photos
         )
     except invites.SharingPaused as e:
         raise HTTPException(403, str(e)) from None
     except invites.InviteError as e:
         raise HTTPException(422, str(e)) from None
+    for mail in answered.mails:
+        services.queue_mail(session, mail)
     askers = [
         AskerPublic(id=a.owner.id or 0, name=a.owner.name, status=a.friend.status)
         for a in invites.askers(session, friend)

@@ -17,6 +17,7 @@ from service.routes.schemas import (
     FriendCreate,
     FriendCreated,
     FriendPublic,
+    MailsRequest,
     MatchPublic,
     OwnerCreate,
     OwnerInvitationCreate,
@@ -135,6 +136,15 @@ def token(
 
 @router.get("/me", responses=errors(401))
 def me(owner: CurrentOwner) -> OwnerPublic:
+    return OwnerPublic.of(owner)
+
+
+@router.put("/me/mails", responses=errors(401, *BODY))
+def set_mails(body: MailsRequest, owner: CurrentOwner, session: SessionDep) -> OwnerPublic:
+    """Choose the mails to get: `muted` lists the kinds not wanted (friend_answered,
+    scan_done, digest); the ones about the account itself always come."""
+    owner.muted = sorted(set(body.muted))
+    session.add(owner)
     return OwnerPublic.of(owner)
 
 

@@ -90,7 +90,9 @@ def consent(
         raise HTTPException(403, str(e)) from None
     except invites.InviteError as e:
         return redirect(f"/invite/{token}", error=str(e))
-    if any(f.status == FriendStatus.accepted for f in answered):
+    for mail in answered.mails:
+        services.queue_mail(session, mail)
+    if any(f.status == FriendStatus.accepted for f in answered.friends):
         return redirect(f"/invite/{token}/share")
     return redirect(f"/invite/{token}")
 

@@ -4,12 +4,14 @@ confirming the address: pages_signup.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from service import accounts, admin, checklist, enroll, invites, review
 from service.config import Settings
+from service.notify import owner_mails
 from service.routes.api_owner import MAX_REFERENCE_BYTES
 from service.routes.deps import SESSION_COOKIE, RowId, ServicesDep, SessionDep
 from service.routes.pages import (
@@ -232,7 +234,28 @@ def revoke(
 
 @router.get("/account", response_class=HTMLResponse)
 def account(request: Request, owner: PageOwner, services: ServicesDep) -> Response:
-    return render(request, services, "account.html", owner=owner)
+    response = render(
+        request,
+        services,
+        "account.html",
+        owner=owner,
+        notices=owner_mails.NOTICES,
+        notice=notice_of(request),
+    )
+    take_flash(request, response)
+    return response
+
+
+@router.post("/account/mails", dependencies=[CsrfChecked])
+def set_mails(
+    owner: PageOwner,
+    session: SessionDep,
+    wanted: Annotated[list[str] | None, Form()] = None,  # the ticked kinds
+) -> Response:
+    """The account page's choice of mails: the kinds left unticked are muted."""
+    owner.muted = sorted(set(owner_mails.NOTICES) - set(wanted or []))
+    session.add(owner)
+    return redirect("/account#mails", notice="Your choice of mails is saved.")
 
 
 @router.post("/account/delete", dependencies=[CsrfChecked])

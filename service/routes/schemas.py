@@ -104,6 +104,7 @@ class OwnerPublic(BaseModel):
     confirmed: bool = False  # the address was confirmed by the mailed link
     is_admin: bool = False
     frozen: bool = False  # a friend's report holds the account until the admin clears it
+    muted: list[str] = []  # the kinds of mail the owner chose not to get
 
     @classmethod
     def of(cls, owner: Owner) -> OwnerPublic:
@@ -115,7 +116,17 @@ class OwnerPublic(BaseModel):
             confirmed=owner.confirmed_at is not None,
             is_admin=owner.is_admin,
             frozen=owner.frozen_at is not None,
+            muted=list(owner.muted or []),
         )
+
+
+Notice = Literal["friend_answered", "scan_done", "digest"]  # notify/owner_mails.NOTICES
+
+
+class MailsRequest(RequestBody):
+    """The mails the owner does not want (every other kind is sent)."""
+
+    muted: list[Notice] = Field(default_factory=list, max_length=3)
 
 
 class ConfirmRequest(RequestBody):
