@@ -111,6 +111,12 @@ def share(
         token=token,
         friend=friend,
         owner=owner,
+        # Whose faces are looked for: in a family circle, every member the friend helps.
+        helped=[
+            a.owner.name
+            for a in invites.askers(session, friend)
+            if a.friend.status == FriendStatus.accepted
+        ],
         scans=uploads.scans_of(session, friend),
         max_upload_mb=services.settings.max_upload_bytes // 2**20,
         paused=owner is not None and owner.frozen_at is not None,

@@ -212,6 +212,7 @@ def _accept_and_share(bob: Page, invite_url: str, export: Path, camera: Camera) 
     bob.get_by_label("Your download (ZIP or TAR file)").set_input_files(face_photo(OBAMA))
     bob.get_by_role("button", name="Upload").click()
     expect(bob.locator("#upload-message")).to_contain_text("This is not a ZIP or TAR archive")
+    expect(bob.locator("#upload-progress")).to_be_hidden()  # no full bar beside the error
     bob.get_by_label("Your download (ZIP or TAR file)").set_input_files(export)
     bob.get_by_role("button", name="Upload").click()
     expect(bob.locator("#upload-message")).to_contain_text("Uploaded.", timeout=30_000)

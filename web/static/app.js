@@ -188,8 +188,7 @@
       });
       xhr.addEventListener("load", function () { finished(xhr, file); });
       xhr.addEventListener("error", function () {
-        done();
-        say("The upload was interrupted. Please check your connection and try again.", true);
+        failed("The upload was interrupted. Please check your connection and try again.");
       });
       button.disabled = true;
       bar.hidden = false;
@@ -204,6 +203,11 @@
       if (xhr.status === 202 && body.scan_id) {
         bar.value = 100;
         say("Uploaded. The scan has started; you can follow it below.");
+        // On a phone the scan's progress is screens below: bring it into view.
+        var followed = document.getElementById("step-scan");
+        if (followed && followed.scrollIntoView) {
+          followed.scrollIntoView({ behavior: "smooth", block: "start" });
+        }
         form.reset();
         if (scans) {
           scans.item(body.scan_id, file.name);
@@ -212,7 +216,15 @@
         return;
       }
       var detail = typeof body.detail === "string" ? body.detail : "The upload did not work.";
-      say(detail.charAt(0).toUpperCase() + detail.slice(1), true);
+      failed(detail.charAt(0).toUpperCase() + detail.slice(1));
+    }
+
+    // A failed upload leaves no full bar beside its error: the bar goes, the reason stays.
+    function failed(text) {
+      done();
+      bar.value = 0;
+      bar.hidden = true;
+      say(text, true);
     }
 
     function done() {
