@@ -103,6 +103,16 @@ def pending_count(session: Session, owner: Owner) -> int:
     return len(rows)
 
 
+def first_waiting(session: Session, owner: Owner) -> Friend | None:
+    """The first friend whose photos have matches waiting for this owner's review."""
+    return session.exec(
+        select(Friend)
+        .join(Match, col(Match.friend_id) == col(Friend.id))
+        .where(Match.owner_id == owner.id, Match.review == Review.pending)
+        .order_by(col(Friend.id))
+    ).first()
+
+
 def review_all(
     session: Session, owner: Owner, friend: Friend, decision: Review, band: str | None = None
 ) -> list[Match]:

@@ -272,6 +272,8 @@ def test_it_shows_alice_her_face_her_friends_and_what_waits(
     assert f'<a href="/friends/{world.bob_id}">Bob</a>' in page.text
     assert _context(page)["pending"] >= 1
     assert re.search(r"\d+ match(es)? waits? for your review", page.text)
+    # The callout takes the owner there in one click.
+    assert f'href="/friends/{world.bob_id}">Review Bob’s photos</a>' in page.text
 
 
 def test_it_explains_why_a_photo_without_a_face_is_refused(alice: TestClient) -> None:

@@ -61,6 +61,7 @@ def dashboard(
         references=enroll.references(session, owner),
         friends=invites.friends_of(session, owner),
         pending=review.pending_count(session, owner),
+        waiting_on=review.first_waiting(session, owner),
         invited=request.query_params.get("invited"),
         may_invite_owners=_may_invite_owners(services.settings, owner),
         open_reports=admin.open_reports(session) if owner.is_admin else 0,
