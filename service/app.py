@@ -41,6 +41,7 @@ from service.routes.headers import SecurityHeaders
 from service.routes.limits import BodyLimit
 from service.routes.methods import HeadAsGet, allowed
 from service.routes.pages import LoginRequired
+from service.routes.pages_owner import REFERENCES_AT_ONCE
 from service.secrets_box import SecretBox
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
     uploads = [
         (r"/api/v1/invites/[^/]+/exports", archive),
         (r"/invite/[^/]+/share", archive),
-        (r"(/api/v1)?/reference-photos", photo),
+        (r"/api/v1/reference-photos", photo),
+        (r"/reference-photos", REFERENCES_AT_ONCE * photo),  # the page's form takes several
     ]
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, uploads=uploads)

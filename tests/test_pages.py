@@ -285,6 +285,25 @@ def test_it_explains_why_a_photo_without_a_face_is_refused(alice: TestClient) ->
     assert len(_context(page)["references"]) == 1
 
 
+def test_it_takes_several_reference_photos_at_once_and_says_what_came_of_each(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, base_url="http://testserver", signups="open")
+    with _client(create_app(settings, consume=False)) as owner:
+        owner.cookies.set("session", _sign_up(owner, "Olga", "olga@example.org"))
+        photos = [face_photo(OBAMA), face_photo(Path("dev/obama/obama1.jpg")), face_photo(DOGS)]
+        answer = owner.post(
+            "/reference-photos",
+            data={"csrf_token": _csrf(owner, "/")},
+            files=[("file", (p.name, p.read_bytes(), "image/jpeg")) for p in photos],
+        )
+        assert answer.headers["location"] == "/#references"
+        page = owner.get("/")
+        error = _context(page)["error"]
+        assert error.startswith("Added 2 photos of your face. dogs.jpg: ")
+        assert len(_context(page)["references"]) == 2
+
+
 def test_it_says_an_invitation_was_sent(alice: TestClient) -> None:
     answer = _invite(alice, "Fred", "fred@example.org")
     assert answer.status_code == 303

@@ -148,18 +148,33 @@ def logout(request: Request, session: SessionDep) -> Response:
     return response
 
 
+REFERENCES_AT_ONCE = 5  # the form takes several photos; the API one at a time
+
+
 @router.post("/reference-photos", dependencies=[CsrfChecked])
 def add_reference(
-    file: UploadFile, owner: PageOwner, session: SessionDep, services: ServicesDep
+    file: list[UploadFile], owner: PageOwner, session: SessionDep, services: ServicesDep
 ) -> Response:
-    data = file.file.read(MAX_REFERENCE_BYTES + 1)
-    if len(data) > MAX_REFERENCE_BYTES:
-        return redirect("/", error="the photo is larger than 30 MB; please choose a smaller one")
-    try:
-        enroll.enroll(session, owner, data, services.face_engine(), services.box)
-    except enroll.EnrollError as e:
-        return redirect("/", error=str(e))
-    return redirect("/#references")
+    """One or several photos of the owner's face; each is judged on its own, and the page says
+    what came of each (the good ones are kept even when another is refused)."""
+    if len(file) > REFERENCES_AT_ONCE:
+        return redirect("/#references", error=f"please choose at most {REFERENCES_AT_ONCE} photos")
+    added, refused = 0, []
+    for upload in file:
+        data = upload.file.read(MAX_REFERENCE_BYTES + 1)
+        name = upload.filename or "a photo"
+        if len(data) > MAX_REFERENCE_BYTES:
+            refused.append(f"{name}: larger than 30 MB, please choose a smaller one")
+            continue
+        try:
+            enroll.enroll(session, owner, data, services.face_engine(), services.box)
+            added += 1
+        except enroll.EnrollError as e:
+            refused.append(f"{name}: {e}" if len(file) > 1 else str(e))
+    kept = f"Added {added} photo{'s' if added != 1 else ''} of your face. " if added else ""
+    if refused:
+        return redirect("/#references", error=kept + "; ".join(refused))
+    return redirect("/#references", notice=kept.strip())
 
 
 @router.post("/reference-photos/{reference_id}/delete", dependencies=[CsrfChecked])

@@ -162,8 +162,9 @@ def _sign_up_and_enroll(alice: Page, server: Server, camera: Camera) -> None:
     expect(alice.get_by_text("Please confirm your address.")).to_be_visible()
     camera.shoot(alice, "dashboard-empty")
     _confirm_address(alice, server, "alice@example.org")
-    alice.get_by_label("Add a photo of your face").set_input_files(face_photo(OBAMA))
-    alice.get_by_role("button", name="Add reference photo").click()
+    faces = alice.get_by_label("Add photos of your face (up to 5 at once)")
+    faces.set_input_files(face_photo(OBAMA))
+    alice.get_by_role("button", name="Add the photos").click()
     face = alice.get_by_role("img", name="Your face, reference photo 1")
     expect(face).to_be_visible()
     assert face.evaluate("img => img.naturalWidth") > 0  # the crop really loads
