@@ -43,26 +43,17 @@ class Sending:
 
 def items_of(session: Session, friend: Friend) -> list[Post]:
     """Confirmed matches across all the friend's sources, one item per post, oldest first."""
+    assert friend.id is not None
+    return _posts_of(session, [friend.id])
+
+
+def _posts_of(session: Session, friend_ids: list[int]) -> list[Post]:
     rows = session.exec(
         select(Match)
-        .where(Match.friend_id == friend.id, Match.review == Review.confirmed)
+        .where(col(Match.friend_id).in_(friend_ids), Match.review == Review.confirmed)
         .order_by(col(Match.taken_at), col(Match.id))
     ).all()
     return posts(rows)
-
-
-def item_of(session: Session, friend: Friend, item_id: int) -> Post | None:
-    """The item on the friend's list with that id; any of its photos' match ids finds it too."""
-    if match_of(session, friend, item_id) is None:
-        return None
-    return next((item for item in items_of(session, friend) if item.has(item_id)), None)
-
-
-def match_of(session: Session, friend: Friend, match_id: int) -> Match | None:
-    """One confirmed match on the friend's list (a photo of an item)."""
-    match = session.get(Match, match_id)
-    ok = match is not None and match.friend_id == friend.id and match.review == Review.confirmed
-    return match if ok else None
 
 
 @dataclass(frozen=True)
@@ -87,20 +78,13 @@ def list_of(session: Session, friend: Friend) -> FriendList:
     """The friend's list, as they see it through any member's link (never an owner's view:
     an owner sees only their own photos and the answers about them)."""
     helped = _helped(session, friend)
-    rows = session.exec(
-        select(Match)
-        .where(col(Match.friend_id).in_(helped), Match.review == Review.confirmed)
-        .order_by(col(Match.taken_at), col(Match.id))
-    ).all()
     owners = [session.get(Owner, f.owner_id) for f in helped.values()]  # in the circle's order
     names = {o.id: o.name for o in owners if o is not None and o.id is not None}
-    return FriendList(posts(rows), names)
+    return FriendList(_posts_of(session, list(helped)), names)
 
 
 def item_on_list(session: Session, friend: Friend, item_id: int) -> Post | None:
     """The item of the friend's list with that id (or any of its photos' match ids)."""
-    if match_on_list(session, friend, item_id) is None:
-        return None
     return next((item for item in list_of(session, friend).items if item.has(item_id)), None)
 
 

@@ -18,7 +18,7 @@ from service.accounts import AccountError, NotAllowed, may_invite, normalise_ema
 from service.audit import record
 from service.config import Settings
 from service.notify.mail import SecretLinks, compose
-from service.secrets_box import SecretBox
+from service.secrets_box import box_for
 from service.security import count_attempt, new_token, token_hash
 from service.signups import reply_to
 from service.states import Review
@@ -120,7 +120,7 @@ def invite(
             "expires_on": row.expires_at.strftime("%-d %B %Y"),
         },
         links=SecretLinks(
-            SecretBox(settings.secret_key),
+            box_for(settings.secret_key),
             join_url=f"{settings.base_url.rstrip('/')}/circles/join/{token}",
         ),
         headers={"Reply-To": reply_to(owner)},

@@ -297,7 +297,8 @@ def consent_each(
     InviteError names an owner who does not ask them."""
     chosen: list[Friend | None] = [friend]
     if owner_ids is not None:
-        chosen = [sibling_for(session, friend, owner_id) for owner_id in dict.fromkeys(owner_ids)]
+        asking = {f.owner_id: f for f in siblings(session, friend)}
+        chosen = [asking.get(owner_id) for owner_id in dict.fromkeys(owner_ids)]
     answered = [f for f in chosen if f is not None]
     if not answered or len(answered) < len(chosen):
         raise InviteError("tick whom you answer, among those who ask you on this page")
@@ -426,7 +427,6 @@ def purge(session: Session, friend: Friend) -> None:
         if source is not None:
             session.delete(source)
     session.flush()
-    session.execute(delete(Source).where(col(Source.friend_id) == friend.id))  # none, to be sure
     remove_after_commit(session, uploads)
 
 

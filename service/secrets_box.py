@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -38,3 +39,9 @@ class SecretBox:
         if sealed[:1] != _VERSION:
             raise ValueError("unknown sealed-data version")
         return self._aead.decrypt(sealed[1:13], sealed[13:], _VERSION)
+
+
+@functools.lru_cache(maxsize=4)
+def box_for(secret_key: str) -> SecretBox:
+    """The box of this key, derived once (places that hold only the settings use it)."""
+    return SecretBox(secret_key)

@@ -20,7 +20,7 @@ from service.accounts import AccountError, NotAllowed, may_invite, normalise_ema
 from service.audit import record
 from service.config import Settings
 from service.notify.mail import SecretLinks, compose
-from service.secrets_box import SecretBox
+from service.secrets_box import box_for
 from service.security import new_token, token_hash
 from service.tables import ConfirmationToken, OutgoingMail, Owner, OwnerInvitation, utcnow
 
@@ -144,7 +144,7 @@ def invite_owner(
             "expires_on": row.expires_at.strftime("%-d %B %Y"),
         },
         links=SecretLinks(
-            SecretBox(settings.secret_key),
+            box_for(settings.secret_key),
             signup_url=f"{_base(settings)}/signup?invitation={token}",
         ),
         headers={"Reply-To": reply_to(inviter)},
@@ -184,7 +184,7 @@ def send_confirmation(session: Session, settings: Settings, owner: Owner) -> Out
         friend_id=None,
         context={"owner_name": owner.name, "valid_days": CONFIRMATION_VALID.days},
         links=SecretLinks(
-            SecretBox(settings.secret_key), confirm_url=f"{_base(settings)}/confirm/{token}"
+            box_for(settings.secret_key), confirm_url=f"{_base(settings)}/confirm/{token}"
         ),
     )
 

@@ -21,6 +21,15 @@ EXPORT_PHOTOS = {
     "photos/2021/bbt5.jpg": Path("dev-bbt/_group_unlabeled/bbt5.jpg"),
 }
 
+# An aunt's export for two cousins: one photo of each (alice enrolls obama, ben biden), one of both,
+# one of no one.
+FAMILY_EXPORT = {
+    "p/obama.jpg": Path("dev/obama/obama-480p.jpg"),
+    "p/biden.jpg": Path("dev/biden/biden2.jpg"),
+    "p/both.jpg": Path("dev/_multi/obama_and_biden.jpg"),
+    "p/dogs.jpg": DOGS,
+}
+
 
 def face_photo(relative: Path) -> Path:
     """A real photo of ../shared/faces; skips (or fails, in CI) when they are missing."""

@@ -29,7 +29,7 @@ from service.tables import (
     utcnow,
 )
 from tests.conftest import DATABASES, make_settings
-from tests.pages_support import build_export, face_photo
+from tests.pages_support import FAMILY_EXPORT, build_export, face_photo
 from tests.test_api_journey import mailed_link, owner_token
 from tests.test_pages import PASSWORD, _client, _csrf
 
@@ -344,12 +344,7 @@ def _shared(family: Family, tmp_path: Path) -> Shared:
     assert family.client.post(f"/api/v1/invites/{alices}/consent", json=consent).is_success
     export = build_export(
         tmp_path,
-        {
-            "p/obama.jpg": Path("dev/obama/obama-480p.jpg"),
-            "p/biden.jpg": Path("dev/biden/biden2.jpg"),
-            "p/both.jpg": Path("dev/_multi/obama_and_biden.jpg"),
-            "p/dogs.jpg": Path("dev/_no_human_faces/dogs.jpg"),
-        },
+        FAMILY_EXPORT,
     )
     upload = family.client.post(
         f"/api/v1/invites/{bens}/exports", files={"file": ("e.zip", export.read_bytes())}

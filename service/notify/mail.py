@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify.transport import TemporaryFailure, Transport
-from service.secrets_box import SecretBox
+from service.secrets_box import SecretBox, box_for
 from service.states import MailStatus
 from service.tables import OutgoingMail, utcnow
 
@@ -51,10 +51,14 @@ class SecretLinks:
         self.nonce = secrets.token_hex(8)
 
     def placeholder(self, name: str) -> str:
-        return f"[link:{name}:{self.nonce}]"
+        return _placeholder(name, self.nonce)
 
     def sealed(self) -> bytes:
         return self.box.seal_bytes(json.dumps({"nonce": self.nonce, "urls": self.urls}).encode())
+
+
+def _placeholder(name: str, nonce: str) -> str:
+    return f"[link:{name}:{nonce}]"
 
 
 def unsealed(mail: OutgoingMail, box: SecretBox) -> tuple[str, str, dict[str, str]]:
@@ -63,7 +67,7 @@ def unsealed(mail: OutgoingMail, box: SecretBox) -> tuple[str, str, dict[str, st
     if mail.sealed_links:
         opened = json.loads(box.open_bytes(mail.sealed_links))
         for name, url in opened["urls"].items():
-            placeholder = f"[link:{name}:{opened['nonce']}]"
+            placeholder = _placeholder(name, opened["nonce"])
             text, html = text.replace(placeholder, url), html.replace(placeholder, escape(url))
             headers = {k: v.replace(placeholder, url) for k, v in headers.items()}
     return text, html, headers
@@ -153,7 +157,7 @@ def message_for(mail: OutgoingMail, settings: Settings) -> EmailMessage:
     # A stable Message-ID: should a crash make us send twice, mail clients still show one.
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{_digest(mail.idempotency_key)}@{domain}>"
-    text, html, headers = unsealed(mail, SecretBox(settings.secret_key))
+    text, html, headers = unsealed(mail, box_for(settings.secret_key))
     for name, value in headers.items():
         message[name] = value
     message.set_content(text)

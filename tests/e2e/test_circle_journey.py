@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e import test_journey as first_journey
 from tests.e2e.test_journey import PHONE, Camera, Server
-from tests.pages_support import build_export, face_photo
+from tests.pages_support import FAMILY_EXPORT, build_export, face_photo
 
 pytestmark = pytest.mark.slow
 
@@ -121,12 +121,7 @@ def test_tess_helps_two_cousins_on_one_page_with_one_upload_and_one_list(
         expect(tess.get_by_role("heading", level=1)).to_have_text("Share your photos")
         export = build_export(
             tmp_path,
-            {
-                "p/obama.jpg": Path("dev/obama/obama-480p.jpg"),
-                "p/biden.jpg": Path("dev/biden/biden2.jpg"),
-                "p/both.jpg": Path("dev/_multi/obama_and_biden.jpg"),
-                "p/dogs.jpg": Path("dev/_no_human_faces/dogs.jpg"),
-            },
+            FAMILY_EXPORT,
         )
         tess.get_by_label("Your download (ZIP or TAR file)").set_input_files(export)
         tess.get_by_role("button", name="Upload").click()
