@@ -26,6 +26,7 @@ bench: sync
 	$(UV) run python tests/bench/family_bench.py
 	$(UV) run python tests/bench/decision_bench.py
 	$(UV) run python tests/bench/service_bench.py
+	$(UV) run python tests/bench/upload_bench.py
 	$(UV) run python tests/bench/ingest_bench.py
 	$(UV) run python tests/bench/review_bench.py
 	$(UV) run python tests/bench/jobs_bench.py

@@ -15,7 +15,15 @@ from service.db import remove_after_commit
 from service.erasure import erase_mails, erase_rate_events, forget_deleted_rows
 from service.security import hash_password, new_token, token_hash, verify_password
 from service.states import TokenKind
-from service.tables import Circle, CircleMember, LoginToken, Owner, Source, utcnow
+from service.tables import (
+    Circle,
+    CircleMember,
+    ExportUpload,
+    LoginToken,
+    Owner,
+    Source,
+    utcnow,
+)
 
 TOKEN_LIFETIME = {TokenKind.api: timedelta(days=30), TokenKind.session: timedelta(days=14)}
 
@@ -117,11 +125,14 @@ def delete_owner(session: Session, owner: Owner, outbox: Path | None = None) -> 
     """Delete the owner and, by cascade, every row of theirs; their uploads, the mails about
     them in `outbox` and SQLite's log of the deleted rows go once this commits."""
     assert owner.id is not None
-    uploads = session.exec(
-        select(Source.upload_path).where(
-            Source.owner_id == owner.id, col(Source.upload_path).is_not(None)
-        )
-    ).all()
+    uploads = [
+        *session.exec(
+            select(Source.upload_path).where(
+                Source.owner_id == owner.id, col(Source.upload_path).is_not(None)
+            )
+        ),
+        *session.exec(select(ExportUpload.path).where(ExportUpload.owner_id == owner.id)),
+    ]
     erase_mails(session, outbox, owner_id=owner.id)
     erase_rate_events(session, owner.email, f"invite:{owner.id}")
     session.delete(owner)

@@ -27,6 +27,7 @@ from service.routes import (
     api_circles,
     api_friend,
     api_owner,
+    api_uploads,
     pages_admin,
     pages_checklist,
     pages_circles,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, consume: bool | None = None)
     uploads = [
         (r"/api/v1/invites/[^/]+/exports", archive),
         (r"/invite/[^/]+/share", archive),
+        (r"/api/v1/invites/[^/]+/uploads/[^/]+", services.settings.max_upload_bytes),  # tus
         (r"/api/v1/reference-photos", photo),
         (r"/reference-photos", REFERENCES_AT_ONCE * photo),  # the page's form takes several
     ]
@@ -141,6 +143,7 @@ def routed_app(lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     for module in (
         api_owner,
         api_friend,
+        api_uploads,
         api_checklist,
         api_admin,
         api_circles,

@@ -13,15 +13,16 @@ from service.audit import record
 from service.config import Settings
 from service.instructions import instructions_for
 from service.invites import keep_alive, report_url, siblings, token_of
-from service.notify.mail import SecretLinks, compose
+from service.notify.mail import SecretLinks, compose, render
 from service.posts import Post, open_count, photo_of, posts
 from service.review_cards import Frame, Picture
 from service.secrets_box import SecretBox
-from service.states import ANSWERS, Answer, FriendStatus, Review
+from service.states import ANSWERS, Answer, FriendStatus, MailStatus, Review
 from service.tables import Friend, Match, OutgoingMail, Owner, utcnow
 
 DIGEST_DELAY = timedelta(minutes=10)  # answers arriving together make one mail to the owner
 REPEAT_WINDOW = timedelta(minutes=10)  # the same list asked for again within this: a double click
+FOLD_WINDOW = timedelta(hours=1)  # a family member's mail of the same list within this: one mail
 CLAIM_ATTEMPTS = 2  # a send that loses the race to another decides once more on what it did
 
 
@@ -66,6 +67,11 @@ class FriendList:
 
     def owner_names(self, item: Post) -> list[str]:
         return [self.names[i] for i in dict.fromkeys(m.owner_id for m in item.matches)]
+
+    def whose(self) -> str:
+        """Whose photos the list holds, in a mail: "Alice", or "Alice and Ben"."""
+        on_list = {m.owner_id for item in self.items for m in item.matches}
+        return " and ".join(name for i, name in self.names.items() if i in on_list)
 
 
 def _helped(session: Session, friend: Friend) -> dict[int, Friend]:
@@ -113,17 +119,34 @@ def send(
     The same list sent again within REPEAT_WINDOW (a double click) is not sent and leaves the
     reminders alone; `detail` says when it went. A list with a newly confirmed photo goes at once,
     and so does the same list once the window has passed (the owner asks deliberately).
+
+    In a family circle the mail is about the friend's one list, every member's photos on it, and
+    a member's sending folds into another member's mail of it (see _fold_into_family_mail).
     """
     now = now or utcnow()
     assert owner.id is not None
     for _attempt in range(CLAIM_ATTEMPTS):
         items = _sendable(session, friend)
-        listing = _listing(items)
+        listed = list_of(session, friend)
+        listing = _listing(listed.items)
         sent_before = _checklist_keys(session, friend)
         if _repeats(friend, sent_before, checklist_key(friend, listing, len(sent_before)), now):
             return _already_sent(friend, now)
+        folded = _fold_into_family_mail(session, settings, box, friend, items, listed, now)
+        if folded is not None:
+            return folded
         key = checklist_key(friend, listing, len(sent_before) + 1)
-        mail = mail_friend(session, settings, box, owner, friend, items, kind="checklist", key=key)
+        mail = mail_friend(
+            session,
+            settings,
+            box,
+            owner,
+            friend,
+            listed.items,
+            kind="checklist",
+            key=key,
+            owner_name=listed.whose(),
+        )
         if mail is None:  # the very same mail, written by a send running alongside
             session.refresh(friend)
         elif _claim(session, settings, friend, items, now):
@@ -142,6 +165,119 @@ def send(
 def checklist_key(friend: Friend, listing: str, number: int) -> str:
     """The checklist mail's key: the friend, the photos it lists, and which sending it is."""
     return f"checklist:{friend.id}:{listing}:{number}"
+
+
+def _fold_into_family_mail(
+    session: Session,
+    settings: Settings,
+    box: SecretBox,
+    friend: Friend,
+    items: list[Post],
+    listed: FriendList,
+    now: datetime,
+) -> Sending | None:
+    """A member's sending, folded into the mail of the friend's list that another member of
+    their circle sent: one list, one mail. The very same list the friend has from that mail
+    (waiting to go, or gone less than FOLD_WINDOW ago) is not mailed again; a mail still
+    waiting, of a list that changed since, is written anew for the list as it is now. This
+    member's reminders start either way. None: no such mail, so this sending mails the list."""
+    found = _family_mail(session, friend, now)
+    if found is None:
+        return None
+    mail, sender = found
+    joined = _listed(mail.idempotency_key) == _listing(listed.items)
+    if not joined and (
+        mail.status != MailStatus.pending
+        or _rewritten(session, settings, box, mail, sender, listed) is None
+    ):
+        return None  # gone or on its way, without what changed since: this sending tells it
+    when = sender.checklist_sent_at or now
+    if joined and friend.checklist_sent_at is not None and when <= friend.checklist_sent_at:
+        return _already_sent(friend, now)  # joined before: a double click
+    if not _claim(session, settings, friend, items, now):
+        return _already_sent(friend, now)  # another send of this list took the friend first
+    _watch(settings, items, now)
+    record(
+        session,
+        friend.owner_id,
+        "owner",
+        "checklist_sent",
+        friend_id=friend.id,
+        items=len(items),
+        mail_id=mail.id,
+    )
+    if joined:
+        return Sending(
+            None,
+            f"The checklist with your photos on it was sent {ago(now - when)}, in one mail "
+            "with the rest of their list, so it was not sent again.",
+        )
+    return Sending(mail, f"The checklist is on its way to {friend.email}, in one mail.")
+
+
+def _family_mail(
+    session: Session, friend: Friend, now: datetime
+) -> tuple[OutgoingMail, Friend] | None:
+    """The newest checklist mail of the friend's list that another member sent, newer than
+    this member's own, when the friend has it or will: waiting to go, or gone less than
+    FOLD_WINDOW ago. With the invitation it went through."""
+    others = {
+        f.id: f
+        for f in _helped(session, friend).values()
+        if f.id != friend.id and f.checklist_sent_at is not None
+    }
+    mail = session.exec(
+        select(OutgoingMail)
+        .where(
+            col(OutgoingMail.friend_id).in_(list(others)),
+            OutgoingMail.kind == "checklist",
+            col(OutgoingMail.id) > (last_checklist_id(session, friend) or 0),
+            OutgoingMail.status != MailStatus.failed,
+        )
+        .order_by(col(OutgoingMail.id).desc())
+    ).first()
+    if mail is None or mail.friend_id is None:
+        return None
+    sender = others[mail.friend_id]
+    recent = sender.checklist_sent_at is not None and now - sender.checklist_sent_at < FOLD_WINDOW
+    return (mail, sender) if mail.status == MailStatus.pending or recent else None
+
+
+def _listed(key: str) -> str:
+    """The listing a checklist mail's key names (see checklist_key)."""
+    return key.split(":")[2]
+
+
+def _rewritten(
+    session: Session,
+    settings: Settings,
+    box: SecretBox,
+    mail: OutgoingMail,
+    sender: Friend,
+    listed: FriendList,
+) -> OutgoingMail | None:
+    """The checklist mail, still waiting to go, written anew for the list as it is now (and
+    keyed by it); None once a worker has taken it to send."""
+    owner = session.get_one(Owner, sender.owner_id)
+    context, links = _letter(settings, box, owner, sender, listed.items, owner_name=listed.whose())
+    session.add(sender)
+    placeholders = {name: links.placeholder(name) for name in links.urls}
+    number = int(mail.idempotency_key.rsplit(":", 1)[1])
+    rewritten = session.execute(
+        update(OutgoingMail)
+        .where(col(OutgoingMail.id) == mail.id, col(OutgoingMail.status) == MailStatus.pending)
+        .values(
+            idempotency_key=checklist_key(sender, _listing(listed.items), number),
+            **render("checklist", {**context, **placeholders})._asdict(),
+            headers=unsubscribe_headers(links),
+            sealed_links=links.sealed(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rewritten.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(mail)
+    return mail
 
 
 def last_checklist_id(session: Session, friend: Friend) -> int | None:
@@ -253,8 +389,31 @@ def mail_friend(
     """A mail about the friend's list (the checklist, a reminder), with one-click unsubscribe.
     It carries the friend's link, so the link lives on from now (invites.keep_alive)."""
     assert owner.id is not None
-    keep_alive(settings, friend)
+    context, links = _letter(settings, box, owner, friend, items, **extra)
     session.add(friend)
+    return compose(
+        session,
+        kind=kind,
+        key=key,
+        to=friend.email,
+        owner_id=owner.id,
+        friend_id=friend.id,
+        context=context,
+        links=links,
+        headers=unsubscribe_headers(links),
+    )
+
+
+def _letter(
+    settings: Settings,
+    box: SecretBox,
+    owner: Owner,
+    friend: Friend,
+    items: list[Post],
+    **extra: object,
+) -> tuple[dict[str, object], SecretLinks]:
+    """What a mail about the friend's list says, and the links it carries."""
+    keep_alive(settings, friend)
     links = SecretLinks(
         box,
         checklist_url=link(settings, box, friend),
@@ -268,17 +427,7 @@ def mail_friend(
         "open": open_count(items),
         **extra,
     }
-    return compose(
-        session,
-        kind=kind,
-        key=key,
-        to=friend.email,
-        owner_id=owner.id,
-        friend_id=friend.id,
-        context=context,
-        links=links,
-        headers=unsubscribe_headers(links),
-    )
+    return context, links
 
 
 def unsubscribe_headers(links: SecretLinks) -> dict[str, str]:
@@ -325,8 +474,9 @@ def _answered(session: Session, friend: Friend, item: Post, status: str, now: da
         status=status,
     )
     owner = session.get(Owner, friend.owner_id)
-    if owner is not None and owner.digest_due_at is None:
-        owner.digest_due_at = now + DIGEST_DELAY
+    soon = now + DIGEST_DELAY  # the owner hears soon, though the digest may be due next week
+    if owner is not None and (owner.digest_due_at is None or owner.digest_due_at > soon):
+        owner.digest_due_at = soon
         session.add(owner)
     if not open_count(items_of(session, friend)):
         friend.next_reminder_at = None  # all answered: no more reminders

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,12 +117,16 @@ def after_commit(session: Session, hook: Callable[[], object]) -> None:
 def remove_after_commit(session: Session, paths: list[str]) -> None:
     """Delete these files once the rows that point at them are gone for good."""
     if paths:
-        after_commit(session, lambda: _remove(paths))
+        after_commit(session, lambda: remove_files(paths))
 
 
-def _remove(paths: list[str]) -> None:
+def remove_files(paths: list[str]) -> None:
+    """Delete these files (an export in several parts is a folder of them); gone is fine."""
     for path in paths:
-        Path(path).unlink(missing_ok=True)
+        if Path(path).is_dir():  # an export uploaded in several parts
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            Path(path).unlink(missing_ok=True)
 
 
 @event.listens_for(Session, "after_commit")

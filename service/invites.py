@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from service import resumable
 from service.accounts import AccountError, may_invite, normalise_email
 from service.audit import record
 from service.config import Settings
@@ -36,6 +37,7 @@ from service.tables import (
 
 # Bump when the consent text in web/templates/invite.html changes: consent is to a version.
 CONSENT_VERSION = "2026-12-06"  # check the face and the address; ask the person; report
+RESEND_WINDOW = timedelta(seconds=60)  # an invitation sent again within this: a double click
 
 
 class InviteError(ValueError):
@@ -124,18 +126,54 @@ def resend(
 ) -> tuple[str, OutgoingMail | None]:
     """Mail the friend a new link; the old one stops working at once. An accepted friend keeps
     their place (their link just changes); a friend who declined, withdrew or reported is not
-    asked again (InviteError: invite them anew only after cancelling this invitation)."""
+    asked again (InviteError: invite them anew only after cancelling this invitation).
+
+    Asked again within RESEND_WINDOW of a sending the friend has not answered since, or while
+    another request replaces the link, it is a double click: the link just mailed stays the
+    friend's (its token is returned) and nothing is mailed, so no mail carries a dead link."""
     may_invite(owner)
     if friend.status not in (FriendStatus.invited, FriendStatus.accepted):
         raise InviteError(
             f"{friend.name} {friend.status} this invitation, so it is not sent again; "
             "ask them yourself first"
         )
-    token = _new_link(settings, box, friend)
-    session.add(friend)
-    session.flush()
+    token = None if _just_resent(session, friend) else _replace_link(session, settings, box, friend)
+    if token is None:
+        return token_of(box, friend), None
     record(session, friend.owner_id, "owner", "invitation_resent", friend_id=friend.id)
     return token, _invitation_mail(session, settings, box, owner, friend, token, again=True)
+
+
+def _just_resent(session: Session, friend: Friend) -> bool:
+    """The link the friend holds was mailed again less than RESEND_WINDOW ago, and they have
+    not answered since (an answer makes the next sending a deliberate one)."""
+    recent = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.owner_id == friend.owner_id,
+            AuditEvent.action == "invitation_resent",
+            col(AuditEvent.at) > utcnow() - RESEND_WINDOW,
+        )
+        .order_by(col(AuditEvent.id).desc())
+    ).all()
+    last = next((e for e in recent if e.detail.get("friend_id") == friend.id), None)
+    return last is not None and (friend.consented_at is None or friend.consented_at < last.at)
+
+
+def _replace_link(
+    session: Session, settings: Settings, box: SecretBox, friend: Friend
+) -> str | None:
+    """Give the friend a fresh link, unless another request replaced the one read meanwhile
+    (None): of two sendings at once, one changes the link and the other finds it changed."""
+    token = new_token()
+    replaced = session.execute(
+        update(Friend)
+        .where(col(Friend.id) == friend.id, col(Friend.token_hash) == friend.token_hash)
+        .values(_link(settings, box, friend, token))
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(friend)
+    return token if replaced.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def revoke(session: Session, friend: Friend, outbox: Path | None) -> None:
@@ -149,12 +187,19 @@ def revoke(session: Session, friend: Friend, outbox: Path | None) -> None:
 
 
 def _new_link(settings: Settings, box: SecretBox, friend: Friend) -> str:
-    """Give the friend a fresh token (the one before stops working) valid for the invitation's
-    time, or, once accepted, for the time a link lives without use."""
     token = new_token()
-    friend.token_hash, friend.sealed_token = token_hash(token), box.seal_bytes(token.encode())
-    friend.expires_at = utcnow() + _valid_for(settings, friend)
+    friend.sqlmodel_update(_link(settings, box, friend, token))
     return token
+
+
+def _link(settings: Settings, box: SecretBox, friend: Friend, token: str) -> dict[str, object]:
+    """The friend's columns for a fresh token (the one before stops working) valid for the
+    invitation's time, or, once accepted, for the time a link lives without use."""
+    return {
+        "token_hash": token_hash(token),
+        "sealed_token": box.seal_bytes(token.encode()),
+        "expires_at": utcnow() + _valid_for(settings, friend),
+    }
 
 
 def _valid_for(settings: Settings, friend: Friend) -> timedelta:
@@ -428,6 +473,7 @@ def purge(session: Session, friend: Friend) -> None:
             session.delete(source)
     session.flush()
     remove_after_commit(session, uploads)
+    resumable.discard_of(session, [friend.id or 0])  # what was still arriving goes too
 
 
 def _holder_of_matches(session: Session, scan: Scan) -> Friend | None:

@@ -27,18 +27,20 @@ from huey.consumer import Consumer
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from service import resumable
 from service.config import Settings
-from service.db import after_commit, unit_of_work
+from service.db import after_commit, remove_files, unit_of_work
 from service.faces.decision import DecisionRule
 from service.faces.matching import Thresholds
 from service.ingest.fetch import FetchOptions
+from service.notify.export_reminders import send_due_export_reminders
 from service.notify.mail import deliver, retry_delay, stranded_mails
 from service.notify.reminders import send_due_digests, send_due_reminders
 from service.notify.transport import TemporaryFailure, make_transport
 from service.private_files import private_file
 from service.scan import ScanContext, run_scan, waiting_scans
 from service.secrets_box import SecretBox
-from service.tables import Periodic, Source, utcnow
+from service.tables import ExportUpload, Periodic, Source, utcnow
 from service.verify import run_due_checks
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,8 @@ class Jobs:
             self.run_due_work()
 
     def run_due_work(self, now: datetime | None = None) -> None:
-        """Reminders, digests and re-checks whose time has come; each claims its due rows.
+        """Reminders (of checklists and of downloads asked for), digests and re-checks whose time
+        has come; each claims its due rows.
 
         One failing kind of work is logged and never keeps the others from running.
         """
@@ -142,10 +145,13 @@ class Jobs:
         db, settings, box = self.context.db, self.settings, self.context.box
         stages: list[tuple[str, Callable[[], list[int]]]] = [
             ("reminders", lambda: send_due_reminders(db, settings, box, now)),
-            ("digests", lambda: send_due_digests(db, now)),
+            ("digests", lambda: send_due_digests(db, settings, now)),
+            ("export reminders", lambda: send_due_export_reminders(db, settings, box, now)),
             (
                 "checks",
-                lambda: run_due_checks(db, fetch_options(settings), settings.verify_interval, now),
+                lambda: run_due_checks(
+                    db, fetch_options(settings), settings.verify_interval, now, settings.base_url
+                ),
             ),
         ]
         for name, stage in stages:
@@ -163,6 +169,7 @@ class Jobs:
         self.resend_scans()
         for mail_id in stranded_mails(self.context.db, utcnow()):
             self._send_quietly(mail_id)
+        resumable.expire(self.context.db, utcnow())
         reap_quarantine(self.context.db, self.settings.quarantine_dir)
 
     def resend_scans(self) -> None:
@@ -251,21 +258,22 @@ def _claim_period(db: Engine, name: str, period: timedelta) -> bool:
 
 
 def reap_quarantine(db: Engine, folder: Path, older_than: timedelta = ORPHAN_AGE) -> list[Path]:
-    """Delete uploads that no source points to any more (their server or worker was killed
-    mid-upload or mid-delete). Returns what was deleted."""
+    """Delete uploads that no source and no resumable upload points to any more (their server
+    or worker was killed mid-upload or mid-delete). Returns what was deleted."""
     if not folder.is_dir():
         return []
     with Session(db) as session:
-        owned = {Path(p).name for p in session.exec(select(Source.upload_path)).all() if p}
+        kept = [*session.exec(select(Source.upload_path)), *session.exec(select(ExportUpload.path))]
+    owned = {Path(p).name for p in kept if p}
     cutoff = time.time() - older_than.total_seconds()
     reaped = []
     for path in folder.iterdir():
         try:
-            stale = path.is_file() and path.stat().st_mtime < cutoff
+            stale = path.stat().st_mtime < cutoff
         except FileNotFoundError:  # deleted meanwhile by its scan
             continue
         if stale and path.name not in owned:
-            path.unlink(missing_ok=True)
+            remove_files([str(path)])
             reaped.append(path)
     if reaped:
         log.info("deleted %s orphaned uploads from the quarantine", len(reaped))

@@ -1,6 +1,7 @@
 """A friend reports an invitation ("I don't know this person", "this is not their face"): the
 link dies, everything the friend shared is deleted, the owner is frozen until the instance's
-admin clears them, and the admin is mailed."""
+admin clears them, and the admin is mailed. On a page where several members of a family circle
+ask, the friend reports one of them: only that member's invitation dies, the others' stay."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.config import Settings
-from service.invites import erase_friend, purge
+from service.invites import InviteError, erase_friend, purge, sibling_for
 from service.notify.mail import compose
 from service.states import FriendStatus
 from service.tables import Friend, OutgoingMail, Owner, Report, utcnow
 
 log = logging.getLogger(__name__)
 MAX_REASON = 1000
+
+
+def reported(session: Session, friend: Friend, owner_id: int | None) -> Friend:
+    """The invitation the friend reports from the page their link opens: that of `owner_id`,
+    one of those asking there (None: the link's own). InviteError for anyone else, so no link
+    reaches an owner who does not ask its holder."""
+    if owner_id is None:
+        return friend
+    asker = sibling_for(session, friend, owner_id)
+    if asker is None:
+        raise InviteError("report one of those who ask you on this page")
+    return asker
 
 
 def report(

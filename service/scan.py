@@ -55,6 +55,7 @@ from service.tables import (
     Source,
     utcnow,
 )
+from service.uploads import parts_of
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
@@ -324,7 +325,7 @@ def _items(ctx: ScanContext, source: Source) -> Iterator[PhotoItem]:
         return iter(read_profile(source.label, ctx.fetch))
     if source.upload_path is None:
         raise ScanFailed("The uploaded file is no longer here; please upload it again.")
-    return iter_export([Path(source.upload_path)])
+    return iter_export(parts_of(Path(source.upload_path)))
 
 
 def _counted_ahead(source: Source) -> bool:
@@ -335,7 +336,11 @@ def _counted_ahead(source: Source) -> bool:
     """
     if source.kind != SourceKind.export or source.upload_path is None:
         return False
-    with open(source.upload_path, "rb") as upload:
+    return all(_is_zip(part) for part in parts_of(Path(source.upload_path)))
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as upload:
         return archive_kind(upload.read(512)) == "zip"
 
 
@@ -367,7 +372,7 @@ def _scan_source(
     _checkpoint(ctx, scan, batch, scan.photos_done + len(batch))
     if not scan.photos_total:  # nothing to look through is not a success: say why, and what now
         if source.kind == SourceKind.export and source.upload_path:
-            raise ScanFailed(no_photo_found(Path(source.upload_path)))
+            raise ScanFailed(no_photo_found(parts_of(Path(source.upload_path))))
         raise ScanFailed(
             "We found no photo at that link. Is the profile public, and does it hold photos?"
         )

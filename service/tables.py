@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
@@ -212,6 +213,13 @@ class Friend(SQLModel, table=True):
     unsubscribed_at: datetime | None = _when()
     # Chosen at consent: the owner may see the friend's whole photos, not only their own face.
     shows_whole_photos: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # "I've asked for my download": when, and when the mail bringing the link back is due
+    # (None: none is); service/notify/export_reminders.py.
+    export_asked_at: datetime | None = _when()
+    export_reminder_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    export_reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Source(SQLModel, table=True):
@@ -229,8 +237,30 @@ class Source(SQLModel, table=True):
     kind: SourceKind = _state()
     label: str = Field(max_length=2000)  # the file name or the profile URL
     upload_path: str | None = None  # set while the uploaded file waits in quarantine
-    size_bytes: int = 0
+    size_bytes: int = Field(default=0, sa_type=BigInteger)  # exports pass 2 GiB
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ExportUpload(SQLModel, table=True):
+    """A file a friend is sending by the tus protocol, in pieces that may stop and resume.
+
+    The bytes received so far are the file in quarantine (its size is the offset). Once all
+    have arrived the friend turns it, alone or with the other parts of a split export, into a
+    source; an upload left idle for days is deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)  # in its URL; the friend's token guards it too
+    owner_id: int = _owner_fk()
+    friend_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("friend.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    filename: str = Field(max_length=200)
+    length: int = Field(sa_type=BigInteger)
+    path: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    touched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Scan(SQLModel, table=True):

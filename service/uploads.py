@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from service import invites
 from service.audit import record
+from service.ingest.fields import safe_name
 from service.states import SourceKind
 from service.tables import Friend, Scan, Source
 
@@ -62,3 +64,35 @@ def scans_of(session: Session, friend: Friend) -> list[tuple[Scan, Source]]:
         .order_by(col(Scan.id).desc())
     ).all()
     return [(scan, source) for scan, source in rows]
+
+
+# ---- an export in several parts -------------------------------------------------------------
+# Big Takeout and Facebook downloads come split (takeout-…-001.zip, -002.zip): the parts are one
+# source, kept in a folder of their own in quarantine, so that JSON in one part describes the
+# photos in another and the whole is scanned, counted and deleted as one.
+
+
+def gather(folder: Path, parts: list[tuple[Path, str]]) -> Path:
+    """The upload a source points at: the one part itself, or a new folder holding every part
+    (each renamed after its place and file name, so they are read in the friend's order)."""
+    if len(parts) == 1:
+        return parts[0][0]
+    together = folder / f"export-{secrets.token_hex(16)}"
+    together.mkdir(mode=0o700)
+    for number, (path, filename) in enumerate(parts, start=1):
+        path.rename(together / f"{number:03d}-{safe_name(filename)}")
+    return together
+
+
+def parts_of(upload: Path) -> list[Path]:
+    """The files of an upload: its parts in order when it is a folder of them, else itself."""
+    if upload.is_dir():
+        return sorted(path for path in upload.iterdir() if path.is_file())
+    return [upload]
+
+
+def label_of(filenames: list[str]) -> str:
+    """How the friend's page names an upload: the file, or the first part and how many more."""
+    if len(filenames) == 1:
+        return filenames[0]
+    return f"{filenames[0]} and {len(filenames) - 1} more part{'s' if len(filenames) > 2 else ''}"

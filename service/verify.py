@@ -2,8 +2,9 @@
 
 A confirmed match with a public image URL (found on a profile or a web page) is re-checked every
 `PHOTO_REMOVAL_VERIFY_EVERY`: a 404/410 for the image or its post, or a post page that no longer
-holds the image, marks the item removed with `verified_at`. A photo that comes back reopens its
-item and tells the owner. Requests are conditional and paced; failures back off.
+holds the image, marks the item removed with `verified_at`, and once every public photo of its
+post is gone the owner is told. A photo that comes back reopens its item and tells the owner.
+Requests are conditional and paced; failures back off.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Engine, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.db import unit_of_work
 from service.ingest.fetch import Fetcher, FetchError, FetchOptions
+from service.notify import owner_mails
 from service.notify.mail import compose
+from service.posts import Post, posts
 from service.states import Answer, Review
 from service.tables import AuditEvent, Friend, Match, Owner
 
@@ -53,9 +57,9 @@ def _watched() -> tuple[ColumnElement[bool], ...]:
 
 
 def run_due_checks(
-    db: Engine, options: FetchOptions, interval: timedelta, now: datetime
+    db: Engine, options: FetchOptions, interval: timedelta, now: datetime, base_url: str
 ) -> list[int]:
-    """Check every due item; returns the ids of mails to send (photos that came back).
+    """Check every due item; returns the ids of mails to send (posts gone, photos come back).
 
     Each item is claimed first (its next check pushed on), then fetched with no transaction
     open, then settled in a transaction of its own. An item whose check fails is logged and
@@ -70,7 +74,7 @@ def run_due_checks(
                     continue  # another worker checks it, or it is no longer watched
                 verdict = look(fetcher, match)
                 with unit_of_work(db) as session:
-                    mail_id = settle(session, match_id, verdict, interval, now)
+                    mail_id = settle(session, match_id, verdict, interval, now, base_url)
             except Exception:
                 log.exception("checking match %s failed; it is checked again later", match_id)
                 continue
@@ -94,9 +98,15 @@ def _claim(db: Engine, match_id: int, interval: timedelta, now: datetime) -> Mat
 
 
 def settle(
-    session: Session, match_id: int, verdict: Verdict, interval: timedelta, now: datetime
+    session: Session,
+    match_id: int,
+    verdict: Verdict,
+    interval: timedelta,
+    now: datetime,
+    base_url: str,
 ) -> int | None:
-    """Record what a check saw; returns the id of a mail to send (the photo came back)."""
+    """Record what a check saw; returns the id of a mail to send (its post is gone from the web,
+    or the photo came back)."""
     match = session.get(Match, match_id)
     if match is None:  # deleted while we looked
         return None
@@ -111,10 +121,47 @@ def settle(
     session.add(match)
     if not verdict.present and match.verified_at is None:
         match.status, match.verified_at = Answer.removed, now
-        record(session, match.owner_id, "system", "removal_verified", match_id=match.id)
+        return _gone(session, base_url, match, now)
     elif verdict.present and match.verified_at is not None:
         return _reopen(session, match, now)
     return None
+
+
+def _gone(session: Session, base_url: str, match: Match, now: datetime) -> int | None:
+    """Record the removal seen, and tell the owner once the post holds no public photo: a
+    carousel taken down is one mail, not one per photo."""
+    number = _removals(session, match) + 1  # counted before this one is recorded
+    item = listed_post(session, match)
+    gone = not any(_public(m) and m.verified_at is None for m in item.matches)
+    record(
+        session,
+        match.owner_id,
+        "system",
+        "removal_verified",
+        match_id=match.id,
+        friend_id=match.friend_id,
+        post_gone=gone,
+    )
+    owner, friend = session.get(Owner, match.owner_id), session.get(Friend, match.friend_id)
+    if not gone or owner is None or friend is None:
+        return None
+    mail = owner_mails.removal_verified(session, base_url, owner, friend, item, now, number)
+    return mail.id if mail else None
+
+
+def listed_post(session: Session, match: Match) -> Post:
+    """The post the photo is part of, on the friend's list."""
+    listed = session.exec(
+        select(Match)
+        .where(Match.friend_id == match.friend_id, Match.review == Review.confirmed)
+        .options(defer(Match.thumbnail), defer(Match.owner_view))  # type: ignore[arg-type]
+    ).all()
+    return next((item for item in posts(listed) if item.has(match.id or 0)), Post((match,)))
+
+
+def _public(match: Match) -> bool:
+    """Watched by the re-checks: its image is on the web, and its answer leaves it open to them."""
+    return match.photo.startswith(("http://", "https://")) and match.status in WATCHED
 
 
 def look(fetcher: Fetcher, match: Match) -> Verdict:

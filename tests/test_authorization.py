@@ -226,6 +226,13 @@ FRIEND_ROUTES = [
     ("GET", "/api/v1/invites/{token}/scans", None),
     ("GET", "/api/v1/invites/{token}/scans/{alice_scan}", None),
     ("POST", "/api/v1/invites/{token}/exports", None),
+    ("OPTIONS", "/api/v1/invites/{token}/uploads", None),
+    ("POST", "/api/v1/invites/{token}/uploads", None),
+    ("GET", "/api/v1/invites/{token}/uploads/{upload}", None),
+    ("PATCH", "/api/v1/invites/{token}/uploads/{upload}", None),
+    ("DELETE", "/api/v1/invites/{token}/uploads/{upload}", None),
+    ("POST", "/api/v1/invites/{token}/export-reminder", None),
+    ("POST", "/invite/{token}/export-reminder", None),
     ("GET", "/invite/{token}", None),
     ("GET", "/invite/{token}/share", None),
     ("GET", "/invite/{token}/faces/{alice_ref}", None),
@@ -238,7 +245,7 @@ FRIEND_ROUTES = [
 def _friend_call(world: World, method: str, path: str, body: object, token: str):  # type: ignore[no-untyped-def]
     """Pages get a form with a valid CSRF token (charlie can have one from any page); the
     JSON API gets its body: only the invitation token is wrong or someone else's."""
-    url = path.format(token=token, **world.ids)
+    url = path.format(token=token, upload="an-upload", **world.ids)
     if url.startswith("/api/"):
         return world.client.request(method, url, json=body)
     world.client.get("/login")
@@ -271,6 +278,17 @@ def test_it_keeps_one_friends_token_away_from_another_owners_objects(world: Worl
         if "{alice_" in path:
             answer = _friend_call(world, method, path, body, str(world.ids["bob_token"]))
             assert answer.status_code == 404, (method, path, answer.text)
+
+
+def test_it_lets_no_friend_report_an_owner_who_does_not_ask_them(world: World) -> None:
+    # bob's friend names alice, who asks them nothing: she is neither reported nor frozen.
+    token, alice_id = world.ids["bob_token"], world.ids["alice_id"]
+    body = {"reason": "I don't know this person", "owner": alice_id}
+    answer = world.client.post(f"/api/v1/invites/{token}/report", json=body)
+    assert answer.status_code == 422
+    browser = TestClient(world.client.app, follow_redirects=False)
+    assert browser.get(f"/invite/{token}/report?owner={alice_id}").status_code == 404
+    assert world.client.get("/api/v1/me", headers=world.alice).json()["frozen"] is False
 
 
 def test_it_asks_for_consent_before_any_upload(world: World) -> None:

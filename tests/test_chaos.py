@@ -34,6 +34,8 @@ from service.states import MailStatus, ScanStatus
 from service.tables import Match, OutgoingMail, Scan
 from tests.conftest import make_settings
 from tests.smtp_server import SmtpServer
+from tests.test_api_journey import owner_token
+from tests.test_circles import Family, _circle_of_two, _enroll, _id, _invite_tess
 from tests.test_scan_resume import dana_shares, env_for
 
 PHOTOS = 60
@@ -354,6 +356,89 @@ def test_a_worker_stopped_mid_scan_gives_it_back_and_leaves_nothing_running(
         assert fleet.stop() == [0]
         assert rows.scan(scan_id).attempts == 2
         assert rows.matches(scan_id) == expected
+    finally:
+        fleet.stop()
+        rows.engine.dispose()
+
+
+# ---- a family's scan: one upload, two members ----
+
+FAMILY_PHOTOS = 12
+# In turn: alice's face (Obama), ben's (Biden), both, a stranger; and whose faces each shows.
+FAMILY_KINDS = [
+    ("dev/obama/obama-480p.jpg", ("alice",)),
+    ("dev/biden/biden2.jpg", ("ben",)),
+    ("dev/_multi/obama_and_biden.jpg", ("alice", "ben")),
+    ("dev-bbt/_group_unlabeled/bbt2.jpg", ()),
+]
+
+
+def family_export(faces_dir: Path, folder: Path) -> tuple[Path, dict[str, list[str]]]:
+    """FAMILY_PHOTOS distinct photos (one byte apart); returns the photos of each member."""
+    path = folder / "family.zip"
+    shows: dict[str, list[str]] = {"alice": [], "ben": []}
+    with zipfile.ZipFile(path, "w") as z:
+        for n in range(FAMILY_PHOTOS):
+            photo, whose = FAMILY_KINDS[n % len(FAMILY_KINDS)]
+            name = f"photos/{n:02}.jpg"
+            z.writestr(name, (faces_dir / photo).read_bytes() + n.to_bytes(2, "big"))
+            for member in whose:
+                shows[member].append(name)
+    return path, shows
+
+
+def _tess_shares_with_both(client: TestClient, export: bytes) -> tuple[int, dict[str, int]]:
+    """Alice and ben in one circle, tess helping both, her export queued through ben's link;
+    returns the scan and each member's owner id."""
+    family = Family(
+        client,
+        owner_token(client, "alice@example.org", "Alice"),
+        owner_token(client, "ben@example.org", "Ben"),
+        {},
+    )
+    _circle_of_two(family)
+    _enroll(family, family.alice, "dev/obama/obama.jpg")
+    _enroll(family, family.ben, "dev/biden/biden.jpg")
+    tokens = [_invite_tess(family, who) for who in (family.alice, family.ben)]
+    ids = {"alice": _id(family, family.alice), "ben": _id(family, family.ben)}
+    consent = {"accept": True, "owners": list(ids.values())}
+    assert client.post(f"/api/v1/invites/{tokens[0]}/consent", json=consent).is_success
+    upload = client.post(f"/api/v1/invites/{tokens[1]}/exports", files={"file": ("e.zip", export)})
+    assert upload.status_code == 202, upload.text
+    return upload.json()["scan_id"], ids
+
+
+def _matches_of(rows: Rows, scan_id: int, owner_id: int) -> list[str]:
+    with Session(rows.engine) as session:
+        query = select(Match.photo).where(Match.scan_id == scan_id, Match.owner_id == owner_id)
+        return sorted(session.exec(query).all())
+
+
+def test_a_family_scan_survives_its_worker_being_killed(faces_dir: Path, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, scan_lease_seconds=LEASE_S).prepared()
+    with TestClient(create_app(settings, consume=False)) as client:
+        path, shows = family_export(faces_dir, tmp_path)
+        scan_id, ids = _tess_shares_with_both(client, path.read_bytes())
+    rows, fleet = Rows(settings), Fleet(settings, tmp_path / "fleet.log")
+    try:
+        worker = fleet.worker()
+        until(lambda: rows.scan(scan_id).photos_done > 0, 150, "the first checkpoint")
+        fleet.kill(worker)
+        fleet.note(f"killed {worker.pid} at photo {rows.scan(scan_id).photos_done}")
+        assert rows.scan(scan_id).status == ScanStatus.running, fleet.tail()
+        fleet.worker()  # takes the scan over once its lease runs out
+        until(lambda: rows.scan(scan_id).status in ("done", "failed"), 240, "the scan to end")
+        until(lambda: not rows.unsettled(), 60, "each member's mail about the scan to go")
+        codes = fleet.stop()
+        final = rows.scan(scan_id)
+        assert (final.status, final.attempts) == (ScanStatus.done, 2), (final.error, fleet.tail())
+        # Each member has exactly the matches an unkilled scan gives: none twice, none lost.
+        for member, owner_id in ids.items():
+            assert _matches_of(rows, scan_id, owner_id) == shows[member], member
+        assert codes == [0], fleet.tail()
+        assert fleet.survivors() == [], fleet.tail()
+        assert list(settings.quarantine_dir.iterdir()) == []
+        assert len(list(settings.outbox_dir.glob("*.eml"))) == rows.mail_count()  # each once
     finally:
         fleet.stop()
         rows.engine.dispose()

@@ -290,13 +290,15 @@ def test_it_gathers_answers_into_one_digest_for_the_owner(circle: Circle) -> Non
         circle.client.post(
             f"/api/v1/invites/{circle.token}/checklist/{item}", json={"status": status}
         )
-    now = utcnow()
-    assert send_due_digests(circle.db, now) == []  # answers are gathered for a while first
-    [mail_id] = send_due_digests(circle.db, now + checklist.DIGEST_DELAY)
+    now, settings = utcnow(), circle.settings
+    assert send_due_digests(circle.db, settings, now) == []  # answers are gathered a while first
+    send_due_digests(circle.db, settings, now + checklist.DIGEST_DELAY)  # the list is told of
+    assert _mails(circle, "digest") == []  # the digest gathers a week
+    [mail_id] = send_due_digests(circle.db, settings, now + reminders.DIGEST_EVERY)
     [digest] = _mails(circle, "digest")
     assert digest.id == mail_id and digest.to == "alice@example.org"
     assert "made private" in digest.text and "says it is not you" in digest.text
-    assert send_due_digests(circle.db, now + 2 * checklist.DIGEST_DELAY) == []
+    assert send_due_digests(circle.db, settings, now + 2 * reminders.DIGEST_EVERY) == []
 
 
 def test_it_shows_the_checklist_page_on_a_phone(circle: Circle) -> None:

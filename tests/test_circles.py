@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from service import checklist
+from service import checklist, invites
 from service.app import create_app
 from service.notify.reminders import send_due_reminders
 from service.routes.pages_owner import back_here
 from service.tables import (
+    AuditEvent,
     Circle,
     Friend,
     Match,
@@ -31,7 +32,7 @@ from service.tables import (
 from tests.conftest import DATABASES, make_settings
 from tests.pages_support import FAMILY_EXPORT, build_export, face_photo
 from tests.test_api_journey import mailed_link, owner_token
-from tests.test_pages import PASSWORD, _client, _csrf
+from tests.test_pages import PASSWORD, _client, _context, _csrf
 
 
 @dataclass
@@ -539,3 +540,199 @@ def test_a_circle_goes_with_its_last_member_when_she_deletes_her_account(
         with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
             left = session.exec(select(Circle)).all()
         assert [c.id for c in left] == ([circle_id] if who is family.ben else [])
+
+
+# ---- reporting one relative ----
+
+
+def test_tess_reports_one_relative_and_keeps_helping_the_other(
+    family: Family, tmp_path: Path
+) -> None:
+    shared = _shared(family, tmp_path)
+    alice_id, ben_id = shared.ids
+    bob_id = _id(family, family.bob)
+    report = f"/api/v1/invites/{shared.alices}/report"
+    for stranger in (bob_id, 999999):  # not asking tess on this page: nobody is reported
+        refused = family.client.post(report, json={"reason": "who?", "owner": stranger})
+        assert refused.status_code == 422, stranger
+    # Through alice's link, tess reports ben, through whose link she uploaded.
+    answer = family.client.post(report, json={"reason": "not his face", "owner": ben_id})
+    assert answer.status_code == 202
+    assert answer.json()["detail"].startswith("thank you: Ben's invitation no longer works")
+    # Ben's invitation is dead and he is frozen; alice's stands, with her photos and the scan.
+    assert family.client.get(f"/invite/{shared.bens}").status_code == 404
+    page = family.client.get(f"/invite/{shared.alices}")
+    assert page.status_code == 200 and "Alice asks for your help" in page.text
+    me = {who: family.client.get("/api/v1/me", headers=h).json() for who, h in _owners(family)}
+    assert (me["alice"]["frozen"], me["ben"]["frozen"]) == (False, True)
+    assert [(f["status"], f["matches"]) for f in _friends(family, family.ben)] == [("reported", 0)]
+    assert _photos(family, family.alice) == ["p/both.jpg", "p/obama.jpg"]
+    scans = family.client.get(f"/api/v1/invites/{shared.alices}/scans").json()
+    assert [s["status"] for s in scans] == ["done"]
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        scan = session.get_one(Scan, shared.scan_id)
+        assert scan.owner_id == alice_id
+    [row] = family.client.get("/api/v1/admin/reports", headers=family.alice).json()
+    assert (row["owner"]["name"], row["friend_email"]) == ("Ben", "tess@example.org")
+    # Tess still helps alice: the consent given stands, and she can share more.
+    helped = family.client.post(f"/api/v1/invites/{shared.alices}/consent", json={"accept": True})
+    assert helped.json()["owners"] == [{"id": alice_id, "name": "Alice", "status": "accepted"}]
+
+
+def _owners(family: Family) -> list[tuple[str, dict[str, str]]]:
+    return [("alice", family.alice), ("ben", family.ben)]
+
+
+def test_the_merged_page_has_a_report_for_each_relative(family: Family) -> None:
+    _circle_of_two(family)
+    alices = _invite_tess(family, family.alice)
+    bens = _invite_tess(family, family.ben)
+    ben_id, bob_id = _id(family, family.ben), _id(family, family.bob)
+    page = family.client.get(f"/invite/{alices}").text
+    assert f'href="/invite/{alices}/report">Report Alice’s invitation' in page
+    assert f'href="/invite/{alices}/report?owner={ben_id}">Report Ben’s invitation' in page
+    browser = TestClient(family.client.app, follow_redirects=False)
+    form_page = browser.get(f"/invite/{alices}/report?owner={ben_id}")
+    assert _context(form_page)["owner"].name == "Ben"
+    assert "Ben (ben@example.org) invited you" in form_page.text
+    assert f'<input type="hidden" name="owner" value="{ben_id}">' in form_page.text
+    assert browser.get(f"/invite/{alices}/report?owner={bob_id}").status_code == 404
+    form = {"csrf_token": _context(form_page)["csrf_token"], "reason": "unknown", "owner": ben_id}
+    done = browser.post(f"/invite/{alices}/report", data=form)
+    assert done.status_code == 202 and _context(done)["own_link"] is False
+    assert "Ben’s invitation no longer works" in done.text
+    assert browser.get(f"/invite/{bens}").status_code == 404
+    assert "Alice asks for your help" in browser.get(f"/invite/{alices}").text
+    assert [f["status"] for f in _friends(family, family.alice)] == ["invited"]
+
+
+# ---- sending an invitation again ----
+
+
+def _resend(family: Family, friend_id: int):  # type: ignore[no-untyped-def]
+    return family.client.post(f"/api/v1/friends/{friend_id}/resend", headers=family.alice)
+
+
+def _age_resendings(family: Family, by: timedelta) -> None:
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        for event in session.exec(
+            select(AuditEvent).where(AuditEvent.action == "invitation_resent")
+        ).all():
+            event.at -= by
+            session.add(event)
+        session.commit()
+
+
+def test_a_double_click_on_send_again_mails_one_live_link(family: Family) -> None:
+    first = _invite_tess(family, family.alice)
+    [friend] = _friends(family, family.alice)
+    assert [_resend(family, friend["id"]).status_code for _ in range(2)] == [202, 202]
+    invitations = [m for m in _mails_to(family, "tess@example.org") if m.kind == "invitation"]
+    assert len(invitations) == 2  # the first, and one sent again: not two
+    link = mailed_link(family.client, "tess@example.org", "invitation").rsplit("/", 1)[1]
+    assert family.client.get(f"/invite/{link}").status_code == 200  # the mailed link works
+    assert family.client.get(f"/invite/{first}").status_code == 404
+    # A request that read the link before another replaced it, and acts after, mails nothing
+    # and leaves the other's link alone.
+    services = family.client.app.state.services  # type: ignore[attr-defined]
+    with Session(services.db) as late:
+        stale = late.get_one(Friend, friend["id"])
+        owner = late.get_one(Owner, stale.owner_id)
+        _age_resendings(family, invites.RESEND_WINDOW)
+        assert _resend(family, friend["id"]).status_code == 202  # a minute on: a new link
+        newest = mailed_link(family.client, "tess@example.org", "invitation").rsplit("/", 1)[1]
+        _age_resendings(family, invites.RESEND_WINDOW)
+        token, mail = invites.resend(late, services.settings, services.box, owner, stale)
+        late.commit()
+    assert (token, mail) == (newest, None)
+    assert newest != link and family.client.get(f"/invite/{newest}").status_code == 200
+    invitations = [m for m in _mails_to(family, "tess@example.org") if m.kind == "invitation"]
+    assert len(invitations) == 3
+
+
+# ---- one checklist mail for the family's list ----
+
+
+def _send_checklist(family: Family, who: dict[str, str]) -> dict[str, object]:
+    [friend] = _friends(family, who)
+    answer = family.client.post(f"/api/v1/friends/{friend['id']}/checklist/send", headers=who)
+    assert answer.status_code == 202, answer.text
+    return dict(answer.json())
+
+
+def _checklist_mails(family: Family) -> list[str]:
+    """The checklist mails to tess, each as one line of text."""
+    mails = [m for m in _mails_to(family, "tess@example.org") if m.kind == "checklist"]
+    return [" ".join(m.text.split()) for m in mails]
+
+
+def _mark_sent(family: Family) -> None:
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        for mail in session.exec(select(OutgoingMail)).all():
+            mail.status, mail.sent_at = "sent", utcnow()
+            session.add(mail)
+        session.commit()
+
+
+def test_tess_gets_one_checklist_mail_when_both_relatives_send_it(
+    family: Family, tmp_path: Path
+) -> None:
+    _shared(family, tmp_path)
+    for who in (family.alice, family.ben):
+        _confirm_all(family, who)
+    first, second = (_send_checklist(family, who) for who in (family.alice, family.ben))
+    assert (first["sent"], second["sent"]) == (True, False)
+    assert "in one mail with the rest of their list" in str(second["detail"])
+    [mail] = _checklist_mails(family)
+    assert "Alice and Ben looked through what was found" in mail
+    assert "take down 3 of your posts" in mail  # the photo of both is one of the three
+    # Ben's photos are on the list its reminders are about: his sending counts.
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        bens = session.exec(select(Friend).where(Friend.owner_id == _id(family, family.ben))).one()
+        assert bens.checklist_sent_at is not None and bens.next_reminder_at is not None
+    with Session(family.client.app.state.services.db) as session:  # type: ignore[attr-defined]
+        sent = session.exec(select(OutgoingMail).where(OutgoingMail.kind == "checklist")).one()
+    assert sent.status == "sent"  # it went seconds before ben's sending
+
+
+def test_a_waiting_checklist_mail_is_written_anew_for_the_whole_list(
+    family: Family, tmp_path: Path
+) -> None:
+    _shared(family, tmp_path)
+    services = family.client.app.state.services  # type: ignore[attr-defined]
+    services.jobs.huey.immediate = False  # the mails wait in the queue
+    _confirm_all(family, family.alice)
+    assert _send_checklist(family, family.alice)["sent"] is True
+    [waiting] = _checklist_mails(family)
+    assert "Alice looked through" in waiting and "take down 2 of your" in waiting
+    _confirm_all(family, family.ben)
+    folded = _send_checklist(family, family.ben)
+    assert folded == {
+        "items": 2,
+        "open_items": 2,
+        "sent": True,
+        "detail": "The checklist is on its way to tess@example.org, in one mail.",
+    }
+    [rewritten] = _checklist_mails(family)
+    assert "Alice and Ben looked through" in rewritten and "take down 3 of your" in rewritten
+    # Once it went, a photo confirmed afterwards is news: its list is mailed (once).
+    _mark_sent(family)
+    [ben_friend] = _friends(family, family.ben)
+    new = _pending_match(family, ben_friend["id"], _id(family, family.ben))
+    family.client.post(f"/api/v1/matches/{new}/review", headers=family.ben, json=CONFIRM)
+    assert _send_checklist(family, family.ben)["sent"] is True
+    assert _send_checklist(family, family.alice)["sent"] is False  # the same list, waiting
+    assert len(_checklist_mails(family)) == 2
+    # Past FOLD_WINDOW, the same list sent is asked for deliberately.
+    _mark_sent(family)
+    later = utcnow() + checklist.FOLD_WINDOW + timedelta(seconds=1)
+    with Session(services.db) as session:
+        alices = session.exec(select(Friend).where(Friend.owner_id == _id(family, family.alice)))
+        friend = alices.one()
+        owner = session.get_one(Owner, friend.owner_id)
+        sending = checklist.send(session, services.settings, services.box, owner, friend, later)
+        session.commit()
+    assert sending.sent and len(_checklist_mails(family)) == 3
+
+
+CONFIRM = {"decision": "confirmed"}

@@ -18,7 +18,7 @@ from service.checklist import REPEAT_WINDOW, ago
 from service.config import Settings
 from service.ingest.fetch import Fetcher
 from service.jobs import fetch_options
-from service.notify.reminders import send_due_digests
+from service.notify.reminders import DIGEST_EVERY, send_due_digests
 from service.tables import Friend, Match, OutgoingMail, Owner, utcnow
 from tests.ingest.conftest import Site
 from tests.test_api_journey import owner_token
@@ -185,23 +185,30 @@ def test_it_never_mails_a_digest_of_the_same_answers_twice(circle: Circle) -> No
         circle.client.post(
             f"/api/v1/invites/{circle.token}/checklist/{item}", json={"status": "removed"}
         )
-    now = utcnow()
-    assert len(send_due_digests(circle.db, now + checklist.DIGEST_DELAY)) == 1
+    settings, week = circle.settings, utcnow() + DIGEST_EVERY
+    send_due_digests(circle.db, settings, week)
+    assert len(_mails(circle, "digest")) == 1
     # A worker whose clock and schedule say otherwise, over the same answers, sends nothing.
     with Session(circle.db) as session:
         owner = session.get(Owner, 1)
         assert owner is not None
-        owner.digest_due_at, owner.last_digest_at = now, None
+        owner.digest_due_at, owner.last_digest_at = week, None
         session.add(owner)
         session.commit()
-    assert send_due_digests(circle.db, now) == []
-    # A new answer is a new digest.
-    circle.client.post(
-        f"/api/v1/invites/{circle.token}/checklist/{circle.matches[2]}", json={"status": "keep"}
-    )
-    [mail_id] = send_due_digests(circle.db, utcnow() + checklist.DIGEST_DELAY)
-    digests = {m.id: m for m in _mails(circle, "digest")}
-    assert len(digests) == 2 and "would rather keep it" in digests[mail_id].text
+    assert send_due_digests(circle.db, settings, week) == []
+    # A new answer is a new digest, a week after the last.
+    with Session(circle.db) as session:
+        friend = session.get_one(Friend, circle.friend_id)
+        item = checklist.item_on_list(session, friend, circle.matches[2])
+        assert item is not None
+        checklist.answer(session, friend, item, "keep", now=week + timedelta(days=1))
+        session.commit()
+    assert send_due_digests(circle.db, settings, week + DIGEST_EVERY - timedelta(seconds=1)) == [
+        _mails(circle, "list_finished")[0].id
+    ]  # the friend's list is told of at once; the digest waits for its week
+    send_due_digests(circle.db, settings, week + DIGEST_EVERY)
+    digests = sorted(_mails(circle, "digest"), key=lambda mail: mail.id or 0)
+    assert len(digests) == 2 and "would rather keep it" in digests[1].text
 
 
 @pytest.fixture
@@ -259,7 +266,8 @@ def test_it_mails_each_return_of_a_photo_once(
         with Fetcher(fetch_options(services.settings)) as fetcher:
             verdict = verify.look(fetcher, stale)
         interval = services.settings.verify_interval
-        verify.settle(late, match_id, verdict, interval, T0 + timedelta(seconds=31))
+        base_url = services.settings.base_url
+        verify.settle(late, match_id, verdict, interval, T0 + timedelta(seconds=31), base_url)
         late.commit()
     assert len(_photo_back_mails(client)) == 2
 

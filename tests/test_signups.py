@@ -245,7 +245,7 @@ def test_it_fills_in_the_invited_address_on_the_sign_up_page(invite_only: TestCl
     bob = _browser(client)
     page = bob.get(f"/signup?invitation={token}")
     assert _template(page) == "signup.html"
-    assert _context(page)["values"] == {"email": "bob@example.org"}
+    assert _context(page)["invited_address"] == "bob@example.org"
     assert 'value="bob@example.org"' in page.text
     assert "Alice (alice@example.org) invited you" in page.text
     assert f'name="invitation" value="{token}"' in page.text

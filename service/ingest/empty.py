@@ -16,12 +16,15 @@ HOW_TO_GET_PHOTOS = (
 )
 
 
-def no_photo_found(upload: Path) -> str:
-    """The scan's message for an export that held no photo, saying what it did hold."""
-    try:
-        kinds = Counter(_kind(member.name) for member in iter_archive(upload))
-    except ArchiveError:
-        kinds = Counter()
+def no_photo_found(parts: list[Path]) -> str:
+    """The scan's message for an export (in one part or several) that held no photo, saying
+    what it did hold."""
+    kinds: Counter[str] = Counter()
+    for part in parts:
+        try:
+            kinds.update(_kind(member.name) for member in iter_archive(part))
+        except ArchiveError:
+            continue
     total = sum(kinds.values())
     if not total:
         held = "This file held no files at all."

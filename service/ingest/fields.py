@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -170,3 +171,10 @@ class _TextOf(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)
+
+
+def safe_name(filename: str) -> str:
+    """A file name as sent by a browser, reduced to its last component and printable."""
+    base = os.path.basename(filename.replace("\\", "/"))
+    cleaned = "".join(c for c in base if c.isprintable() and c not in "/\0")
+    return cleaned[:200] or "upload"

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
-from service import invites, reports, uploads
+from service import invites, reports, resumable, uploads
 from service.ingest.profiles import UnreadableLink
+from service.notify import export_reminders
 from service.routes.deps import ConsentingFriend, InvitedFriend, RowId, ServicesDep, SessionDep
 from service.routes.openapi import ARCHIVE_FORM, BODY, errors
 from service.routes.schemas import (
     AskerPublic,
     ConsentPublic,
     ConsentRequest,
+    ExportFromUploads,
     ProfileRequest,
     Queued,
     ReportRequest,
     ScanPublic,
     ScanQueued,
 )
-from service.routes.streaming import receive_archive
+from service.routes.streaming import ReceivedFile, receive_archive
 from service.states import SourceKind
-from service.tables import Friend
+from service.tables import Friend, Owner
 
 router = APIRouter(prefix="/api/v1/invites/{token}")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def sharing_friend(friend: ConsentingFriend, session: SessionDep) -> Friend:
@@ -66,9 +73,22 @@ def consent(
 def report(
     body: ReportRequest, friend: InvitedFriend, session: SessionDep, services: ServicesDep
 ) -> Queued:
-    """The friend does not know the owner, or the face is not theirs: the link stops working,
-    what the friend shared is deleted, the owner is frozen and the instance's admin is told."""
-    services.queue_mail(session, reports.report(session, services.settings, friend, body.reason))
+    """The friend does not know the owner, or the face is not theirs: that owner's invitation
+    stops working, what the friend shared with them is deleted, they are frozen and the
+    instance's admin is told. `owner`: whom, among the members of a family circle asking on
+    this page (422 for one who does not ask); without it, the owner of the link."""
+    try:
+        reported = reports.reported(session, friend, body.owner)
+    except invites.InviteError as e:
+        raise HTTPException(422, str(e)) from None
+    services.queue_mail(session, reports.report(session, services.settings, reported, body.reason))
+    if reported.id != friend.id:
+        owner = session.get_one(Owner, reported.owner_id)
+        return Queued(
+            detail=f"thank you: {owner.name}'s invitation no longer works, everything you shared "
+            f"with {owner.name} is deleted, and the person who runs this service will look into "
+            "it; the others' invitations on this page still work"
+        )
     return Queued(
         detail="thank you: this link no longer works, everything you shared is deleted, and "
         "the person who runs this service will look into it"
@@ -78,25 +98,42 @@ def report(
 @router.post(
     "/exports",
     status_code=202,
-    responses=errors(403, 404, 413, 415, 422),
+    responses=errors(400, 403, 404, 409, 413, 415, 422),
     openapi_extra=ARCHIVE_FORM,
 )
 async def upload_export(
     request: Request, friend: SharingFriend, session: SessionDep, services: ServicesDep
 ) -> ScanQueued:
-    received = await receive_archive(
-        request, services.settings.quarantine_dir, services.settings.max_upload_bytes
-    )
-    scan = services.queue_scan(
-        session,
-        friend,
-        kind=SourceKind.export,
-        label=received.filename,
-        upload=received.path,
-        size=received.size,
-    )
+    """The export as a form (`file`, repeated for the parts of a split export), or the keys of
+    finished resumable uploads (`{"uploads": [...]}`, see `/uploads`): one source, one scan."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        parts = _finished_uploads(await _json_body(request, ExportFromUploads), friend, session)
+    else:
+        parts = await receive_archive(
+            request, services.settings.quarantine_dir, services.settings.max_upload_bytes
+        )
+    scan = services.queue_export(session, friend, parts)
     assert scan.id is not None
     return ScanQueued(scan_id=scan.id)
+
+
+async def _json_body(request: Request, model: type[Model]) -> Model:
+    """A JSON body read by the route itself (it also takes a form): invalid is 422, as ever."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_input=False)) from None
+
+
+def _finished_uploads(
+    body: ExportFromUploads, friend: Friend, session: SessionDep
+) -> list[ReceivedFile]:
+    friend_ids = [f.id for f in invites.siblings(session, friend) if f.id is not None]
+    try:
+        taken = resumable.take(session, friend_ids, body.uploads)
+    except resumable.UploadRefused as e:
+        raise HTTPException(e.status, str(e)) from None
+    return [ReceivedFile(Path(u.path), u.filename, u.length) for u in taken]
 
 
 @router.post("/profiles", status_code=202, responses=errors(403, 404, *BODY))
@@ -124,3 +161,17 @@ def scan_status(scan_id: RowId, friend: ConsentingFriend, session: SessionDep) -
 @router.get("/scans", responses=errors(403, 404, 422))
 def scans(friend: ConsentingFriend, session: SessionDep) -> list[ScanPublic]:
     return [ScanPublic.of(scan) for scan, _ in uploads.scans_of(session, friend)]
+
+
+class ExportReminder(BaseModel):
+    """When the friend's link comes back to them by mail, with their download ready."""
+
+    remind_at: datetime
+
+
+@router.post("/export-reminder", status_code=202, responses=errors(403, 404, 422))
+def export_reminder(friend: SharingFriend, session: SessionDep) -> ExportReminder:
+    """The friend asked the platform for their download: their link is mailed to them in 2
+    days, and once more 2 days later unless they share something first. Asking again while
+    that runs changes nothing (a double click sends one series)."""
+    return ExportReminder(remind_at=export_reminders.ask(session, friend))

@@ -142,7 +142,8 @@ def me(owner: CurrentOwner) -> OwnerPublic:
 @router.put("/me/mails", responses=errors(401, *BODY))
 def set_mails(body: MailsRequest, owner: CurrentOwner, session: SessionDep) -> OwnerPublic:
     """Choose the mails to get: `muted` lists the kinds not wanted (friend_answered,
-    scan_done, digest); the ones about the account itself always come."""
+    scan_done, list_answered, list_finished, removal_verified, digest); the ones about the
+    account itself always come."""
     owner.muted = sorted(set(body.muted))
     session.add(owner)
     return OwnerPublic.of(owner)

@@ -17,11 +17,12 @@ from sqlmodel import Session
 from service import uploads
 from service.accounts import owner_for_token
 from service.config import Settings
-from service.db import unit_of_work
+from service.db import remove_files, unit_of_work
 from service.faces.engine import FaceEngine
 from service.ingest.profiles import read_profile
 from service.invites import DeadLink, look_up
 from service.jobs import Jobs, enqueue_after_commit, fetch_options
+from service.routes.streaming import ReceivedFile
 from service.secrets_box import SecretBox
 from service.states import FriendStatus, SourceKind, TokenKind
 from service.tables import Friend, OutgoingMail, Owner, Scan
@@ -62,10 +63,28 @@ class Services:
             )
         except BaseException:
             if upload is not None:
-                upload.unlink(missing_ok=True)
+                remove_files([str(upload)])
             raise
         enqueue_after_commit(session, self.jobs.scan, scan.id)
         return scan
+
+    def queue_export(self, session: Session, friend: Friend, parts: list[ReceivedFile]) -> Scan:
+        """One export, in one part or several (a split download), as one source and scan."""
+        try:
+            upload = uploads.gather(
+                self.settings.quarantine_dir, [(p.path, p.filename) for p in parts]
+            )
+        except BaseException:
+            remove_files([str(p.path) for p in parts])
+            raise
+        return self.queue_scan(
+            session,
+            friend,
+            kind=SourceKind.export,
+            label=uploads.label_of([p.filename for p in parts]),
+            upload=upload,
+            size=sum(p.size for p in parts),
+        )
 
     def queue_mail(self, session: Session, mail: OutgoingMail | None) -> None:
         """Send the mail once the request commits (None: it was composed before)."""

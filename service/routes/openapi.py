@@ -16,6 +16,7 @@ MEANINGS = {
     404: "Not found, or not yours (another owner's data is never 403); for a friend's link: "
     "unknown, revoked, replaced or expired.",
     409: "In conflict with what is there already; the detail says what.",
+    412: "A resumable upload's request without `Tus-Resumable: 1.0.0` (the tus version).",
     413: "The body or the file is larger than the limit.",
     415: "Not a kind of file this route takes.",
     422: "Invalid: the detail says why, as a sentence or one entry per field, and never repeats "
@@ -50,7 +51,8 @@ JPEG: dict[int | str, dict[str, Any]] = {
     }
 }
 
-# The export upload is streamed to disk by the route itself, so FastAPI sees no body to declare.
+# The export upload is streamed to disk by the route itself, so FastAPI sees no body to declare:
+# a form with the file (repeated for a split export's parts), or finished resumable uploads.
 ARCHIVE_FORM = {
     "requestBody": {
         "required": True,
@@ -63,11 +65,27 @@ ARCHIVE_FORM = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "the export as downloaded: ZIP, TAR or TAR.GZ",
+                            "description": "the export as downloaded: ZIP, TAR or TAR.GZ; "
+                            "repeat the field for each part of a split export",
                         }
                     },
                 }
-            }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["uploads"],
+                    "properties": {
+                        "uploads": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": 64},
+                            "minItems": 1,
+                            "maxItems": 50,
+                            "description": "keys of finished uploads (`/uploads`), in order",
+                        }
+                    },
+                }
+            },
         },
     }
 }

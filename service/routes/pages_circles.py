@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from service import accounts, circles
 from service.routes.deps import RowId, ServicesDep, SessionDep
+from service.routes.forms import SentBack
 from service.routes.pages import (
     CsrfChecked,
     PageOwner,
@@ -31,27 +32,55 @@ router = APIRouter(include_in_schema=False)
 def circle_page(
     request: Request, owner: PageOwner, session: SessionDep, services: ServicesDep
 ) -> Response:
-    circle = circles.circle_of(session, owner)
-    response = render(
-        request,
-        services,
-        "circle.html",
-        owner=owner,
-        circle=circle,
-        members=circles.members(session, circle) if circle else [],
-        error=flash_of(request),
-        notice=notice_of(request),
+    response = _page(
+        request, owner, session, services, error=flash_of(request), notice=notice_of(request)
     )
     take_flash(request, response)
     return response
 
 
+def _page(
+    request: Request,
+    owner: Owner,
+    session: SessionDep,
+    services: ServicesDep,
+    status_code: int = 200,
+    form: SentBack | None = None,
+    **messages: str | None,
+) -> Response:
+    """The circle's page; with `form`, its form sent back with what is wrong in it."""
+    circle = circles.circle_of(session, owner)
+    return render(
+        request,
+        services,
+        "circle.html",
+        status_code=status_code,
+        form=form,
+        owner=owner,
+        circle=circle,
+        members=circles.members(session, circle) if circle else [],
+        **messages,
+    )
+
+
+def _sent_back(form: str, field: str, typed: str, error: Exception) -> tuple[int, SentBack]:
+    """A refused form of the circle's page (each has one field): what is wrong with the name or
+    the address under it, a permission or a limit above the form."""
+    if isinstance(error, (accounts.AccountError, circles.CircleError)):
+        return 422, SentBack(form, {field: typed}, {field: str(error)})
+    status = 429 if isinstance(error, RateLimited) else 403
+    return status, SentBack(form, {field: typed}, problem=str(error))
+
+
 @router.post("/circle", dependencies=[CsrfChecked])
-def create(owner: PageOwner, session: SessionDep, name: Text) -> Response:
+def create(
+    request: Request, owner: PageOwner, session: SessionDep, services: ServicesDep, name: Text
+) -> Response:
     try:
         circle = circles.create(session, owner, name)
     except (accounts.NotAllowed, accounts.AccountError, circles.CircleError) as e:
-        return redirect("/circle", error=str(e))
+        status, sent = _sent_back("create", "name", name, e)
+        return _page(request, owner, session, services, status, sent)
     return redirect("/circle", notice=f"“{circle.name}” is ready: invite your relatives to it.")
 
 
@@ -64,14 +93,20 @@ def _circle(session: SessionDep, owner: Owner, circle_id: int) -> Circle:
 
 @router.post("/circles/{circle_id}/members", dependencies=[CsrfChecked])
 def invite(
-    circle_id: RowId, owner: PageOwner, session: SessionDep, services: ServicesDep, email: Text
+    request: Request,
+    circle_id: RowId,
+    owner: PageOwner,
+    session: SessionDep,
+    services: ServicesDep,
+    email: Text,
 ) -> Response:
     circle = _circle(session, owner, circle_id)
     try:
         circles.count_invitation(services.db, services.settings, owner)
         mail = circles.invite(session, services.settings, owner, circle, email)
     except (accounts.NotAllowed, accounts.AccountError, circles.CircleError, RateLimited) as e:
-        return redirect("/circle#invite", error=str(e))
+        status, sent = _sent_back("member", "email", email, e)
+        return _page(request, owner, session, services, status, sent)
     services.queue_mail(session, mail)
     return redirect("/circle", notice=f"An invitation to join is on its way to {email.strip()}.")
 

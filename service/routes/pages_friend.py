@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service import enroll, invites, reports, uploads
+from service.export_guides import guides
 from service.ingest.profiles import UnreadableLink
 from service.invites import CONSENT_VERSION
+from service.notify import export_reminders
 from service.routes.deps import InvitedFriend, RowId, ServicesDep, SessionDep
 from service.routes.pages import (
     CsrfChecked,
@@ -119,6 +121,9 @@ def share(
         ],
         scans=uploads.scans_of(session, friend),
         max_upload_mb=services.settings.max_upload_bytes // 2**20,
+        guides=guides(services.settings.max_upload_bytes),
+        export_reminder=export_reminders.next_reminder(session, friend),
+        link_idle_days=services.settings.link_idle_days,
         paused=owner is not None and owner.frozen_at is not None,
         error=flash_of(request),
     )
@@ -140,19 +145,12 @@ async def share_upload(
         return redirect(f"/invite/{token}")
     refuse_while_paused(session, friend)
     try:
-        received = await receive_archive(
+        parts = await receive_archive(
             request, services.settings.quarantine_dir, services.settings.max_upload_bytes
         )
     except HTTPException as e:
         return redirect(f"/invite/{token}/share", error=str(e.detail))
-    services.queue_scan(
-        session,
-        friend,
-        kind=SourceKind.export,
-        label=received.filename,
-        upload=received.path,
-        size=received.size,
-    )
+    services.queue_export(session, friend, parts)
     return redirect(f"/invite/{token}/share#scans")
 
 
@@ -176,6 +174,16 @@ def share_profile(
     return redirect(f"/invite/{token}/share#scans")
 
 
+@router.post("/invite/{token}/export-reminder", dependencies=[CsrfChecked])
+def export_reminder(token: str, friend: InvitedFriend, session: SessionDep) -> Response:
+    """The share page's "I've asked for it" button: the link is mailed again in 2 days."""
+    if friend.status != FriendStatus.accepted:
+        return redirect(f"/invite/{token}")
+    refuse_while_paused(session, friend)
+    export_reminders.ask(session, friend)
+    return redirect(f"/invite/{token}/share#waiting")
+
+
 def refuse_while_paused(session: SessionDep, friend: Friend) -> None:
     """403, saying why, while the friend's owner is frozen by a report."""
     try:
@@ -184,14 +192,36 @@ def refuse_while_paused(session: SessionDep, friend: Friend) -> None:
         raise HTTPException(403, str(e)) from None
 
 
+def _reported(session: SessionDep, friend: Friend, owner_id: int | None) -> Friend:
+    """The invitation reported: that of `owner_id` among those asking on the page (404 for
+    anyone else), or the link's own."""
+    try:
+        return reports.reported(session, friend, owner_id)
+    except invites.InviteError:
+        raise HTTPException(404, "no such invitation") from None
+
+
 @router.get("/invite/{token}/report", response_class=HTMLResponse)
 def report_page(
-    token: str, request: Request, friend: InvitedFriend, session: SessionDep, services: ServicesDep
+    token: str,
+    request: Request,
+    friend: InvitedFriend,
+    session: SessionDep,
+    services: ServicesDep,
+    owner: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """The report form, linked from the invitation page and from every mail to the friend."""
-    owner = session.get(Owner, friend.owner_id)
+    """The report form, linked from the invitation page (one for each member asking there)
+    and from every mail to the friend."""
+    reported = _reported(session, friend, owner)
     return render(
-        request, services, "report.html", token=token, friend=friend, owner=owner, done=False
+        request,
+        services,
+        "report.html",
+        token=token,
+        friend=reported,
+        owner=session.get(Owner, reported.owner_id),
+        own_link=reported.id == friend.id,
+        done=False,
     )
 
 
@@ -211,12 +241,21 @@ def report(
     services: ServicesDep,
     reason: Annotated[str, Form(max_length=40)] = "other",
     details: Annotated[str, Form(max_length=900)] = "",
+    owner: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    owner = session.get(Owner, friend.owner_id)
+    reported = _reported(session, friend, owner)
     said = REASONS.get(reason, REASONS["other"]) + (
         f": {details.strip()}" if details.strip() else ""
     )
-    services.queue_mail(session, reports.report(session, services.settings, friend, said))
+    services.queue_mail(session, reports.report(session, services.settings, reported, said))
     return render(
-        request, services, "report.html", status_code=202, friend=friend, owner=owner, done=True
+        request,
+        services,
+        "report.html",
+        status_code=202,
+        token=token,
+        friend=reported,
+        owner=session.get(Owner, reported.owner_id),
+        own_link=reported.id == friend.id,
+        done=True,
     )

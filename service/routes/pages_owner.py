@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from service import accounts, admin, checklist, enroll, invites, review
+from service import accounts, admin, checklist, enroll, invites, news, review
 from service.config import Settings
 from service.notify import owner_mails
 from service.routes.api_owner import MAX_REFERENCE_BYTES
 from service.routes.deps import SESSION_COOKIE, RowId, ServicesDep, SessionDep
+from service.routes.forms import SentBack
 from service.routes.pages import (
     CsrfChecked,
     PageOwner,
@@ -50,13 +51,16 @@ def dashboard(
     services: ServicesDep,
     owner: Owner,
     status_code: int = 200,
+    form: SentBack | None = None,
     **messages: str | None,
 ) -> Response:
+    """The dashboard; with `form`, one of its forms sent back with what is wrong in it."""
     return render(
         request,
         services,
         "dashboard.html",
         status_code=status_code,
+        form=form,
         owner=owner,
         references=enroll.references(session, owner),
         friends=invites.friends_of(session, owner),
@@ -65,6 +69,7 @@ def dashboard(
         invited=request.query_params.get("invited"),
         may_invite_owners=_may_invite_owners(services.settings, owner),
         open_reports=admin.open_reports(session) if owner.is_admin else 0,
+        news=news.latest(session, owner),
         **messages,
     )
 
@@ -84,7 +89,7 @@ def back_here(path: str) -> str:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, services: ServicesDep) -> Response:
     then = back_here(request.query_params.get("next", "/"))
-    return render(request, services, "login.html", error=None, email="", next=then)
+    return render(request, services, "login.html", form=None, next=then)
 
 
 @router.post("/login", dependencies=[CsrfChecked])
@@ -98,17 +103,16 @@ def login(
 ) -> Response:
     client = request.client.host if request.client else "?"
     then = back_here(next)
+    typed = {"email": email}
 
-    def again(status_code: int, error: str) -> Response:
+    def again(status_code: int, sent: SentBack) -> Response:
         page = "login.html"
-        return render(
-            request, services, page, status_code=status_code, error=error, email=email, next=then
-        )
+        return render(request, services, page, status_code=status_code, form=sent, next=then)
 
     try:
         email = accounts.normalise_email(email)
     except accounts.AccountError as e:
-        return again(422, str(e))
+        return again(422, SentBack("login", typed, {"email": str(e)}))
     try:
         count_attempt(
             services.db,
@@ -117,10 +121,11 @@ def login(
             per=timedelta(minutes=15),
         )
     except RateLimited as e:
-        return again(429, str(e))
+        return again(429, SentBack("login", typed, problem=str(e)))
     owner = accounts.authenticate(session, email, password)
     if owner is None:
-        return again(401, "Wrong e-mail address or password.")
+        wrong = {"password": "wrong e-mail address or password"}  # the one typed again
+        return again(401, SentBack("login", typed, wrong))
     return logged_in(session, services, owner, then)
 
 
@@ -153,12 +158,21 @@ REFERENCES_AT_ONCE = 5  # the form takes several photos; the API one at a time
 
 @router.post("/reference-photos", dependencies=[CsrfChecked])
 def add_reference(
-    file: list[UploadFile], owner: PageOwner, session: SessionDep, services: ServicesDep
+    request: Request,
+    file: list[UploadFile],
+    owner: PageOwner,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> Response:
     """One or several photos of the owner's face; each is judged on its own, and the page says
     what came of each (the good ones are kept even when another is refused)."""
+
+    def refused_as(error: str, notice: str | None = None) -> Response:
+        sent = SentBack("references", {}, {"file": error})
+        return dashboard(request, session, services, owner, 422, sent, notice=notice)
+
     if len(file) > REFERENCES_AT_ONCE:
-        return redirect("/#references", error=f"please choose at most {REFERENCES_AT_ONCE} photos")
+        return refused_as(f"please choose at most {REFERENCES_AT_ONCE} photos")
     added, refused = 0, []
     for upload in file:
         data = upload.file.read(MAX_REFERENCE_BYTES + 1)
@@ -171,10 +185,10 @@ def add_reference(
             added += 1
         except enroll.EnrollError as e:
             refused.append(f"{name}: {e}" if len(file) > 1 else str(e))
-    kept = f"Added {added} photo{'s' if added != 1 else ''} of your face. " if added else ""
+    kept = f"Added {added} photo{'s' if added != 1 else ''} of your face." if added else None
     if refused:
-        return redirect("/#references", error=kept + "; ".join(refused))
-    return redirect("/#references", notice=kept.strip())
+        return refused_as("; ".join(refused), notice=kept)
+    return redirect("/#references", notice=kept)
 
 
 @router.post("/reference-photos/{reference_id}/delete", dependencies=[CsrfChecked])
@@ -201,13 +215,20 @@ def invite(
         accounts.may_invite(owner)
     except accounts.NotAllowed as e:
         return dashboard(request, session, services, owner, status_code=403, error=str(e))
+    typed = {"name": name, "email": email}
     try:
         invites.count_invitation(services.db, services.settings, owner)
         friend, _, mail = invites.invite(
             session, services.settings, services.box, owner, name, email
         )
-    except (invites.InviteError, RateLimited) as e:
-        return redirect("/#friends", error=str(e))
+    except RateLimited as e:
+        sent = SentBack("friend", typed, problem=str(e))
+        return dashboard(request, session, services, owner, 429, sent)
+    except invites.InviteError as e:
+        # The stage checks the name, then the address (its form, whether it was invited already).
+        wrong = "name" if not name.strip() else "email"
+        sent = SentBack("friend", typed, {wrong: str(e)})
+        return dashboard(request, session, services, owner, 422, sent)
     services.queue_mail(session, mail)
     return redirect(f"/?invited={friend.id}#friends")
 

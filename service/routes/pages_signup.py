@@ -13,6 +13,7 @@ from sqlmodel import select
 from service import accounts, signups
 from service.routes.api_owner import CONFIRMATION_MAILS_PER_HOUR
 from service.routes.deps import ServicesDep, SessionDep
+from service.routes.forms import SentBack
 from service.routes.pages import (
     CsrfChecked,
     PageOwner,
@@ -27,16 +28,15 @@ from service.tables import Owner
 
 router = APIRouter(include_in_schema=False)
 
+PASSWORD_LENGTH = 10  # accounts.register's least; here only to tell which field it refused
+
 
 @router.get("/signup", response_class=HTMLResponse)
 def signup_page(
     request: Request, session: SessionDep, services: ServicesDep, invitation: str = ""
 ) -> Response:
     """The form, with the invited address filled in when the link holds an invitation."""
-    held = signups.invitation_for(session, invitation) if invitation else None
-    return _form(
-        request, session, services, invitation, values={"email": held.email if held else ""}
-    )
+    return _form(request, session, services, invitation, None)
 
 
 @router.post("/signup", dependencies=[CsrfChecked])
@@ -49,7 +49,7 @@ def signup(
     password: Text,
     invitation: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    values = {"name": name, "email": email}
+    typed = {"name": name, "email": email}
     try:
         count_attempt(
             services.db,
@@ -63,9 +63,25 @@ def signup(
     except (accounts.AccountError, accounts.NotAllowed, RateLimited) as e:
         session.rollback()  # the page answers normally, so the request would commit
         status = {accounts.NotAllowed: 403, RateLimited: 429}.get(type(e), 422)
-        return _form(request, session, services, invitation, values, status, str(e))
+        if isinstance(e, accounts.AccountError):
+            sent = SentBack("signup", typed, {_wrong_field(name, email, password): str(e)})
+        else:
+            sent = SentBack("signup", typed, problem=str(e))
+        return _form(request, session, services, invitation, sent, status)
     services.queue_mail(session, signed_up.mail)
     return logged_in(session, services, signed_up.owner)
+
+
+def _wrong_field(name: str, email: str, password: str) -> str:
+    """The field an AccountError of signing up is about: accounts.register checks the address,
+    the password's length, the name, then whether the address has an account already."""
+    try:
+        accounts.normalise_email(email)
+    except accounts.AccountError:
+        return "email"
+    if len(password) < PASSWORD_LENGTH:
+        return "password"
+    return "email" if name.split() else "name"
 
 
 def _form(
@@ -73,9 +89,8 @@ def _form(
     session: SessionDep,
     services: ServicesDep,
     invitation: str,
-    values: dict[str, str],
+    form: SentBack | None,
     status_code: int = 200,
-    error: str | None = None,
 ) -> Response:
     held = signups.invitation_for(session, invitation) if invitation else None
     inviter = session.get(Owner, held.inviter_id) if held else None
@@ -84,9 +99,9 @@ def _form(
         services,
         "signup.html",
         status_code=status_code,
-        error=error,
-        values=values,
+        form=form,
         invitation=invitation if held else "",
+        invited_address=held.email if held else "",
         inviter=inviter,
         invitation_broken=bool(invitation) and held is None,
         signups=services.settings.signups,
@@ -141,8 +156,13 @@ def invite_owner(
             per=timedelta(hours=1),
         )
         mail = signups.invite_owner(session, services.settings, owner, email)
-    except (accounts.AccountError, accounts.NotAllowed, RateLimited) as e:
-        return redirect("/#owner-invitation", error=str(e))
+    except accounts.AccountError as e:  # not an address, or one with an account
+        sent = SentBack("owner-invitation", {"email": email}, {"email": str(e)})
+        return dashboard(request, session, services, owner, 422, sent)
+    except (accounts.NotAllowed, RateLimited) as e:
+        status = 429 if isinstance(e, RateLimited) else 403
+        sent = SentBack("owner-invitation", {"email": email}, problem=str(e))
+        return dashboard(request, session, services, owner, status, sent)
     services.queue_mail(session, mail)
     address = accounts.normalise_email(email)
     return redirect(

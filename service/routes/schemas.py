@@ -15,6 +15,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     StrictBool,
     StrictInt,
+    StringConstraints,
     field_validator,
 )
 from pydantic_core import core_schema
@@ -120,13 +121,15 @@ class OwnerPublic(BaseModel):
         )
 
 
-Notice = Literal["friend_answered", "scan_done", "digest"]  # notify/owner_mails.NOTICES
+Notice = Literal[  # notify/owner_mails.NOTICES
+    "friend_answered", "scan_done", "list_answered", "list_finished", "removal_verified", "digest"
+]
 
 
 class MailsRequest(RequestBody):
     """The mails the owner does not want (every other kind is sent)."""
 
-    muted: list[Notice] = Field(default_factory=list, max_length=3)
+    muted: list[Notice] = Field(default_factory=list, max_length=6)
 
 
 class ConfirmRequest(RequestBody):
@@ -145,6 +148,9 @@ class Queued(BaseModel):
 
 class ReportRequest(RequestBody):
     reason: str = Field(min_length=1, max_length=1000)
+    # On a page where several members of a family circle ask: the one reported. Without it,
+    # the owner of the link.
+    owner: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class ReportPublic(BaseModel):
@@ -303,6 +309,14 @@ class ConsentPublic(BaseModel):
 
 class ProfileRequest(RequestBody):
     url: str = Field(max_length=2000)
+
+
+class ExportFromUploads(BaseModel):
+    """Finished resumable uploads to scan as one export: one file, or a split export's parts."""
+
+    uploads: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        min_length=1, max_length=50
+    )
 
 
 class ScanQueued(BaseModel):

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.ingest.archives import archive_kind
+from service.ingest.fields import safe_name
 from service.private_files import open_private
 
 NOT_A_FORM = "send the export as multipart/form-data in a field named file"
+PARTS_AT_ONCE = 50  # the parts of one split export (Takeout makes 50 GB parts at most)
 
 
 @dataclass
@@ -32,16 +34,16 @@ class ReceivedFile:
 
 
 class _Receiver:
-    """Parser callbacks: the `file` part goes to disk, chunk by chunk."""
+    """Parser callbacks: each `file` part goes to a file of its own on disk, chunk by chunk (a
+    split export's parts arrive together)."""
 
-    def __init__(self, path: Path, limit: int) -> None:
-        self.path, self.limit = path, limit
+    def __init__(self, folder: Path, limit: int) -> None:
+        self.folder, self.limit = folder, limit
         self.part = _Part()
         self.header_field = b""
-        self.filename = ""
-        self.size = 0
-        self._file = None
-        self.found = False
+        self.received: list[ReceivedFile] = []
+        self.size = 0  # of all the files together
+        self._file: IO[bytes] | None = None
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -71,16 +73,20 @@ class _Receiver:
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         self.part.field_name = options.get(b"name", b"")
-        if self.part.field_name == b"file" and not self.found:
-            self.found = True
-            raw = options.get(b"filename", b"upload").decode("utf-8", "replace")
-            self.filename = os.path.basename(raw.replace("\\", "/"))[:200] or "upload"
-            self._file = open_private(self.path)  # type: ignore[assignment]
+        if self.part.field_name != b"file":
+            return
+        if len(self.received) >= PARTS_AT_ONCE:
+            raise _TooMany
+        raw = options.get(b"filename", b"upload").decode("utf-8", "replace")
+        path = self.folder / f"upload-{secrets.token_hex(16)}"
+        self.received.append(ReceivedFile(path=path, filename=safe_name(raw), size=0))
+        self._file = open_private(path)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._file is None or self.part.field_name != b"file":
             return
         self.size += end - start
+        self.received[-1].size += end - start
         if self.size > self.limit:
             raise _TooLarge
         self._file.write(data[start:end])
@@ -93,51 +99,70 @@ class _Receiver:
     def close(self) -> None:
         self._end()
 
+    def discard(self) -> None:
+        for received in self.received:
+            received.path.unlink(missing_ok=True)
+
 
 class _TooLarge(Exception):
     pass
 
 
-async def receive_archive(request: Request, folder: Path, limit: int) -> ReceivedFile:
-    """Stream the multipart `file` field into `folder`; 413 past `limit`, 415 if not an archive."""
+class _TooMany(Exception):
+    pass
+
+
+async def receive_archive(request: Request, folder: Path, limit: int) -> list[ReceivedFile]:
+    """Stream each multipart `file` field into `folder`: one export, or the parts of a split
+    one. 413 past `limit` for them all, 415 if one is not an archive (none is then kept)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise HTTPException(413, f"the file is larger than the limit of {limit // 2**20} MB")
+        raise HTTPException(413, _too_large(limit))
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(422, NOT_A_FORM)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"upload-{secrets.token_hex(16)}"
-    receiver = _Receiver(path, limit)
+    receiver = _Receiver(folder, limit)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        return _checked(receiver.received)
     except _TooLarge:
-        path.unlink(missing_ok=True)
-        raise HTTPException(
-            413, f"the file is larger than the limit of {limit // 2**20} MB"
-        ) from None
+        receiver.close()
+        receiver.discard()
+        raise HTTPException(413, _too_large(limit)) from None
+    except _TooMany:
+        receiver.close()
+        receiver.discard()
+        raise HTTPException(422, f"send at most {PARTS_AT_ONCE} files at once") from None
     except MultipartParseError:  # a broken form was a 500
-        path.unlink(missing_ok=True)
+        receiver.close()
+        receiver.discard()
         raise HTTPException(422, NOT_A_FORM) from None
     except BaseException:
-        path.unlink(missing_ok=True)
+        receiver.close()
+        receiver.discard()
         raise
     finally:
         receiver.close()
-    return _checked(receiver, path)
 
 
-def _checked(receiver: _Receiver, path: Path) -> ReceivedFile:
-    if not receiver.found:
+def _too_large(limit: int) -> str:
+    return f"the file is larger than the limit of {limit // 2**20} MB"
+
+
+def _checked(received: list[ReceivedFile]) -> list[ReceivedFile]:
+    if not received:
         raise HTTPException(422, "no file was sent (expected a form field named file)")
-    with path.open("rb") as f:
-        head = f.read(512)
-    if archive_kind(head) is None:
-        path.unlink(missing_ok=True)
-        raise HTTPException(
-            415, "this is not a ZIP or TAR archive; please upload the export file as downloaded"
-        )
-    return ReceivedFile(path=path, filename=receiver.filename, size=receiver.size)
+    for file in received:
+        with file.path.open("rb") as f:
+            head = f.read(512)
+        if archive_kind(head) is None:
+            raise HTTPException(
+                415,
+                f"{file.filename} is not a ZIP or TAR archive; please upload the export file "
+                "as downloaded",
+            )
+    return received

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import httpx
@@ -87,17 +89,38 @@ def wait_healthy(base: str, timeout: float = 60) -> None:
     raise SystemExit(f"the server at {base} did not start")
 
 
-def prepare_friend(base: str, references: Path) -> tuple[dict[str, str], str]:
+def confirmed_owner(
+    c: httpx.Client, outbox: Path, email: str = "owner@example.org"
+) -> dict[str, str]:
+    """An owner who signed up and opened the link of the confirmation mail (in the outbox, as
+    from an inbox; an unconfirmed owner may invite no one): her API headers."""
+    body = {"email": email, "password": PASSWORD, "name": "Owner"}
+    if c.post("/api/v1/auth/register", json=body).status_code == 201:
+        deadline = time.monotonic() + 30
+        while not (link := _confirmation_link(outbox, email)):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no confirmation mail to {email} in {outbox}")
+            time.sleep(0.2)
+        c.post("/api/v1/auth/confirm", json={"token": link.rsplit("/", 1)[1]}).raise_for_status()
+    token = c.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def _confirmation_link(outbox: Path, email: str) -> str | None:
+    for path in outbox.glob("*.eml"):
+        mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+        body = mail.get_body(("plain",))
+        text = body.get_content() if body is not None else ""  # type: ignore[attr-defined]
+        found = re.search(r"https?://\S+/confirm/\S+", text)
+        if mail["To"] == email and found:
+            return found.group(0)
+    return None
+
+
+def prepare_friend(base: str, references: Path, outbox: Path) -> tuple[dict[str, str], str]:
     """An owner with her reference photos and a friend who accepted: the friend's token."""
     with httpx.Client(base_url=base, timeout=120) as c:
-        c.post(
-            "/api/v1/auth/register",
-            json={"email": "owner@example.org", "password": PASSWORD, "name": "Owner"},
-        )
-        token = c.post(
-            "/api/v1/auth/token", json={"email": "owner@example.org", "password": PASSWORD}
-        ).json()
-        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        auth = confirmed_owner(c, outbox)
         for photo in sorted(references.iterdir()):
             c.post(
                 "/api/v1/reference-photos",
@@ -157,7 +180,7 @@ def run_service(export: Path, references: Path, workers: int, work: Path) -> dic
         sampler.start()
     try:
         wait_healthy(base)
-        _, invite = prepare_friend(base, references)
+        _, invite = prepare_friend(base, references, work / "data" / "outbox")
         upload_peak = {}
         scan_id, upload_s = upload(base, invite, export)
         upload_peak = {name: s.peak_rss / 1e6 for name, s in samplers.items()}

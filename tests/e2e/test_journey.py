@@ -294,7 +294,8 @@ def _look_around(alice: Page, camera: Camera) -> None:
     alice.get_by_label("E-mail address").fill("alice@example.org")
     alice.get_by_label("Password").fill("not the password")
     alice.get_by_role("button", name="Log in").click()
-    expect(alice.get_by_role("alert")).to_contain_text("Wrong e-mail address or password")
+    expect(alice.get_by_label("Password")).to_be_focused()  # the message is right under it
+    expect(alice.locator("#password-error")).to_contain_text("Wrong e-mail address or password")
     camera.shoot(alice, "login-error")
 
 

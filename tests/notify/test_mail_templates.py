@@ -36,9 +36,18 @@ SAMPLES: dict[str, Any] = {
     "count": 3,
     "found": 4,
     "answers": [
-        ("Bob", "media/posts/201903/17970322908340048.jpg", "removed"),
-        ("Carol", "https://social.example.org/p/1/photo.jpg", "not_me"),
+        {"photo": "Facebook, 3 March 2019, “Summer at the lake”", "answer": "removed"},
+        {"photo": "Mastodon, 4 May 2021", "answer": "says it is not you"},
     ],
+    "friends": [
+        {
+            "name": "Bob",
+            "url": "https://photo-removal.example.org/friends/1#checklist",
+            "answers": [{"photo": "Instagram, 2 photos", "answer": "made private"}],
+        }
+    ],
+    "tally": "5 removed, 1 made private, 1 kept",
+    "checked_on": "27 November 2026",
     "photo": "https://social.example.org/media/1.jpg",
     "post_url": "https://social.example.org/p/1",
     "reason": "I don't know this person: my mum died in 2019",
@@ -51,9 +60,11 @@ SAMPLES: dict[str, Any] = {
 # The other branches of the templates, each rendered too.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "checklist": [{"open": 1}],
-    "digest": [{"answers": [("Bob", "media/1.jpg", "keep")]}],
+    "digest": [{"count": 1, "friends": [{**SAMPLES["friends"][0], "name": "Al"}] * 2}],
+    "export_reminder": [{"last": True}],
     "friend_declined": [{"withdrawn": True}],
     "invitation": [{"again": True}, {"accepted": True}, {"also_asking": ["Carol", "Dan"]}],
+    "list_answered": [{"count": 1, "open": 0}],
     "photo_back": [{"post_url": None}],
     "reminder": [{"open": 1, "count": 1, "last": True}],
     "same_face": [{"photo": "media/posts/201903/17970322908340048.jpg"}],

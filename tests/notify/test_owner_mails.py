@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from service.app import create_app
+from service.notify import owner_mails
 from service.tables import OutgoingMail
 from tests.conftest import make_settings
 from tests.pages_support import build_export, face_photo
@@ -85,7 +86,7 @@ def test_the_owner_chooses_the_mails_on_the_account_page(tmp_path: Path) -> None
     with _client(app) as browser:
         browser.cookies.set("session", _sign_up(browser, "Alice", "alice@example.org"))
         page = browser.get("/account")
-        assert page.text.count('name="wanted"') == 3
+        assert page.text.count('name="wanted"') == len(owner_mails.NOTICES)
         saved = browser.post(
             "/account/mails", data={"csrf_token": _csrf(browser, "/account"), "wanted": "scan_done"}
         )

@@ -147,6 +147,13 @@
   };
 
   // ---- the upload form on the share page ----
+  // With tus-js-client (served by us, /static/vendor), each file goes by the tus protocol in
+  // pieces: a dropped connection or a closed tab resumes where it stopped when the same file is
+  // chosen again. All the files chosen are the parts of one export, scanned as one. Without it,
+  // the form is posted as it is.
+
+  var CHUNK_BYTES = 32 * 1024 * 1024;
+  var RETRY_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
 
   function setUpUpload(form, scans) {
     var input = form.querySelector('input[type="file"]');
@@ -162,45 +169,121 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var file = input.files && input.files[0];
-      if (!file) {
+      var files = Array.prototype.slice.call(input.files || []);
+      if (!files.length) {
         say("Please choose your download first.", true);
         return;
       }
-      if (maxBytes && file.size > maxBytes) {
-        say("This file is larger than the limit; please split the download into parts.", true);
+      var tooLarge = files.filter(function (file) { return maxBytes && file.size > maxBytes; });
+      if (tooLarge.length) {
+        say(tooLarge[0].name + " is larger than the limit; please ask the platform for smaller parts.", true);
         return;
       }
-      upload(file);
+      button.disabled = true;
+      bar.hidden = false;
+      bar.value = 0;
+      say("Uploading " + names(files) + "…");
+      if (window.tus && window.tus.isSupported && form.dataset.resumableUrl) {
+        resumable(files);
+      } else {
+        whole(files);
+      }
     });
 
-    function upload(file) {
+    function names(files) {
+      return files.length === 1 ? files[0].name : files.length + " parts";
+    }
+
+    function showProgress(sent, total) {
+      bar.value = total ? Math.round((sent / total) * 100) : 0;
+    }
+
+    // One file after the other; then the finished uploads become one scan.
+    function resumable(files) {
+      var total = files.reduce(function (sum, file) { return sum + file.size; }, 0);
+      var keys = [];
+      var before = 0;
+
+      function next(index) {
+        if (index === files.length) {
+          scanUploads(keys, files);
+          return;
+        }
+        var file = files[index];
+        var upload = new window.tus.Upload(file, {
+          endpoint: form.dataset.resumableUrl,
+          chunkSize: CHUNK_BYTES,
+          retryDelays: RETRY_MS,
+          metadata: { filename: file.name },
+          storeFingerprintForResuming: true,
+          removeFingerprintOnSuccess: true,
+          onProgress: function (sent) { showProgress(before + sent, total); },
+          onError: function (error) {
+            var answer = error.originalResponse;
+            var detail = answer ? detailOf(answer.getBody()) : null;
+            failed(detail || "The upload stopped. Check your connection and choose the same " +
+              "files again: it goes on where it stopped.");
+          },
+          onSuccess: function () {
+            keys.push(upload.url.split("/").pop());
+            before += file.size;
+            next(index + 1);
+          },
+        });
+        upload.findPreviousUploads().then(function (previous) {
+          if (previous.length) {
+            upload.resumeFromPreviousUpload(previous[0]);
+          }
+          upload.start();
+        });
+      }
+      next(0);
+    }
+
+    function scanUploads(keys, files) {
+      fetch(form.dataset.apiUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ uploads: keys }),
+      }).then(function (response) {
+        return response.json().then(function (body) { answered(response.status, body, files); });
+      }).catch(function () {
+        failed("The upload arrived, but the scan could not be started. Please try again.");
+      });
+    }
+
+    // The plain form's body, for browsers without tus (the server takes both).
+    function whole(files) {
       var xhr = new XMLHttpRequest();
       var data = new FormData();
-      data.append("file", file, file.name);
+      files.forEach(function (file) { data.append("file", file, file.name); });
       xhr.open("POST", form.dataset.apiUrl || form.action);
       xhr.responseType = "json";
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
-          bar.value = Math.round((e.loaded / e.total) * 100);
+          showProgress(e.loaded, e.total);
         }
       });
-      xhr.addEventListener("load", function () { finished(xhr, file); });
+      xhr.addEventListener("load", function () { answered(xhr.status, xhr.response || {}, files); });
       xhr.addEventListener("error", function () {
         failed("The upload was interrupted. Please check your connection and try again.");
       });
-      button.disabled = true;
-      bar.hidden = false;
-      bar.value = 0;
-      say("Uploading " + file.name + "…");
       xhr.send(data);
     }
 
-    function finished(xhr, file) {
-      done();
-      var body = xhr.response || {};
-      if (xhr.status === 202 && body.scan_id) {
+    function detailOf(text) {
+      try {
+        var detail = JSON.parse(text).detail;
+        return typeof detail === "string" ? detail.charAt(0).toUpperCase() + detail.slice(1) : null;
+      } catch (e) {
+        return null;
+      }
+    }
+
+    function answered(status, body, files) {
+      button.disabled = false;
+      if (status === 202 && body.scan_id) {
         bar.value = 100;
         say("Uploaded. The scan has started; you can follow it below.");
         // On a phone the scan's progress is screens below: bring it into view.
@@ -210,7 +293,7 @@
         }
         form.reset();
         if (scans) {
-          scans.item(body.scan_id, file.name);
+          scans.item(body.scan_id, files.length === 1 ? files[0].name : files[0].name + " and the other parts");
           scans.poll();
         }
         return;
@@ -221,14 +304,10 @@
 
     // A failed upload leaves no full bar beside its error: the bar goes, the reason stays.
     function failed(text) {
-      done();
+      button.disabled = false;
       bar.value = 0;
       bar.hidden = true;
       say(text, true);
-    }
-
-    function done() {
-      button.disabled = false;
     }
   }
 
@@ -247,4 +326,20 @@
   }
 
   start();
+})();
+
+// A form the server sent back (web/templates/_field.html): its first wrong field has autofocus,
+// which some browsers ignore (Safari on an iPhone); focus it and bring it into view with its
+// label above and its message below, wherever the form is on the page.
+(function () {
+  "use strict";
+
+  var wrong = document.querySelector('[aria-invalid="true"][autofocus], .form-problem[autofocus]');
+  if (!wrong) {
+    return;
+  }
+  if (document.activeElement !== wrong) {
+    wrong.focus({ preventScroll: true });
+  }
+  (wrong.closest(".field") || wrong).scrollIntoView({ block: "center" });
 })();
