@@ -626,7 +626,9 @@ def _age_resendings(family: Family, by: timedelta) -> None:
 def test_a_double_click_on_send_again_mails_one_live_link(family: Family) -> None:
     first = _invite_tess(family, family.alice)
     [friend] = _friends(family, family.alice)
-    assert [_resend(family, friend["id"]).status_code for _ in range(2)] == [202, 202]
+    answers = [_resend(family, friend["id"]) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert "not sent again" in answers[1].json()["detail"]  # it says so, not "a new link"
     invitations = [m for m in _mails_to(family, "tess@example.org") if m.kind == "invitation"]
     assert len(invitations) == 2  # the first, and one sent again: not two
     link = mailed_link(family.client, "tess@example.org", "invitation").rsplit("/", 1)[1]

@@ -261,6 +261,8 @@ def resend_invitation(
     except invites.InviteError as e:
         raise HTTPException(409, str(e)) from None
     services.queue_mail(session, mail)
+    if mail is None:  # a double click: the link mailed a moment ago is the live one
+        return Queued(detail=f"a new link went to {friend.email} a moment ago; not sent again")
     return Queued(detail=f"a new link is on its way to {friend.email}; the old one no longer works")
 
 

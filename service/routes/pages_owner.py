@@ -253,6 +253,8 @@ def resend(
     except (accounts.NotAllowed, invites.InviteError, RateLimited) as e:
         return redirect(back, error=str(e))
     services.queue_mail(session, mail)
+    if mail is None:  # a double click: the link mailed a moment ago is the live one
+        return redirect(back, notice=f"A new link went to {friend.name} a moment ago.")
     return redirect(back, notice=f"A new link is on its way to {friend.name} ({friend.email}).")
 
 
