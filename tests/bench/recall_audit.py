@@ -561,6 +561,12 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             {"extra": "up15", "extra_when": lambda e, t: t["kind"] == "screenshot"},
         ),
         "2nd pass x1.5, every photo": (rule, "min", {"extra": "up15"}),
+        "mean over references, floor -0.5": (rule, "mean", {"floor": -0.5}),
+        "mean over references, expand_radius 0.52": (
+            replace(rule, expand_radius=0.52),
+            "mean",
+            {},
+        ),
     }
     for name, (truth, ex) in data.items():
         base_s = source(ex, truth).detect_s
