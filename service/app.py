@@ -21,6 +21,7 @@ from starlette.types import Lifespan
 from service.config import Settings
 from service.db import make_engine, migrate
 from service.jobs import Jobs
+from service.posts import PLATFORMS
 from service.routes import (
     api_admin,
     api_checklist,
@@ -53,6 +54,7 @@ def build_services(settings: Settings) -> Services:
     settings = settings.prepared()
     db = make_engine(settings.sqlalchemy_url)
     templates = Jinja2Templates(directory=WEB / "templates")
+    templates.env.globals["platform_names"] = PLATFORMS
     return Services(
         settings=settings,
         db=db,

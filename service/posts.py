@@ -10,6 +10,18 @@ from datetime import datetime
 from service.states import Answer
 from service.tables import Match
 
+# Platforms as people name them: in mails, and on the pages (web/templates/_labels.html).
+PLATFORMS = {
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "google_photos": "Google Photos",
+    "x": "X",
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "flickr": "Flickr",
+    "web": "A web page",
+}
+
 
 @dataclass(frozen=True)
 class Post:

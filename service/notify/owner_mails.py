@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from service.notify.mail import compose
-from service.posts import Post
+from service.posts import PLATFORMS, Post
 from service.tables import Friend, OutgoingMail, Owner
 
 # Each kind the owner may mute, and how the account page names it.
@@ -22,17 +22,6 @@ NOTICES = {
     "list_finished": "when a friend has answered every photo on their list",
     "removal_verified": "when we see that a photo of you is gone from the web",
     "digest": "a weekly digest of your friends' answers, photo by photo",
-}
-# Platforms as people name them (web/templates/_labels.html names them so on the pages).
-PLATFORMS = {
-    "facebook": "Facebook",
-    "instagram": "Instagram",
-    "google_photos": "Google Photos",
-    "x": "X",
-    "mastodon": "Mastodon",
-    "bluesky": "Bluesky",
-    "flickr": "Flickr",
-    "web": "A web page",
 }
 # A friend's answer on one photo, and in a tally of a whole list.
 ANSWERED = {
