@@ -149,10 +149,11 @@ async def append(upload: ExportUpload, offset: int, body: AsyncIterator[bytes]) 
 
 
 def _refuse_if_not_archive(file: BinaryIO, end: int) -> None:
-    file.flush()
-    with open(file.name, "rb") as head:
-        if archive_kind(head.read(min(end, _SNIFF))) is None:
-            raise UploadRefused(415, NOT_AN_ARCHIVE)
+    file.seek(0)
+    head = file.read(min(end, _SNIFF))
+    file.seek(end)
+    if archive_kind(head) is None:
+        raise UploadRefused(415, NOT_AN_ARCHIVE)
 
 
 @contextmanager

@@ -45,7 +45,7 @@ def add_source(
     return scan
 
 
-def _shared_by(session: Session, friend: Friend) -> list[int]:
+def shared_by(session: Session, friend: Friend) -> list[int]:
     """The friend's invitations whose uploads they see: this one and, in a family circle, those
     of the other members asking them (one person, one list of what they shared)."""
     return [f.id for f in invites.siblings(session, friend) if f.id is not None]
@@ -53,14 +53,14 @@ def _shared_by(session: Session, friend: Friend) -> list[int]:
 
 def scan_of(session: Session, friend: Friend, scan_id: int) -> Scan | None:
     scan = session.get(Scan, scan_id)
-    ok = scan is not None and scan.friend_id in _shared_by(session, friend)
+    ok = scan is not None and scan.friend_id in shared_by(session, friend)
     return scan if ok else None
 
 
 def scans_of(session: Session, friend: Friend) -> list[tuple[Scan, Source]]:
     rows = session.exec(
         select(Scan, Source)
-        .where(col(Scan.friend_id).in_(_shared_by(session, friend)), Scan.source_id == Source.id)
+        .where(col(Scan.friend_id).in_(shared_by(session, friend)), Scan.source_id == Source.id)
         .order_by(col(Scan.id).desc())
     ).all()
     return [(scan, source) for scan, source in rows]

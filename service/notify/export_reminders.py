@@ -24,6 +24,7 @@ from service.notify.reminders import RETRY_AFTER
 from service.secrets_box import SecretBox
 from service.states import FriendStatus
 from service.tables import ExportUpload, Friend, Owner, Source, utcnow
+from service.uploads import shared_by
 
 log = logging.getLogger(__name__)
 REMIND_AFTER = timedelta(days=2)
@@ -66,7 +67,7 @@ def next_reminder(session: Session, friend: Friend) -> datetime | None:
 def _shared_since(session: Session, friend: Friend, since: datetime) -> bool:
     """An upload or a profile link through any of the friend's invitations since `since`, or
     an upload on its way (a resumable one sent to since)."""
-    mine = [f.id for f in siblings(session, friend)]
+    mine = shared_by(session, friend)
     found = session.exec(
         select(Source.id).where(col(Source.friend_id).in_(mine), Source.created_at >= since)
     )

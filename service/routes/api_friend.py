@@ -128,9 +128,8 @@ async def _json_body(request: Request, model: type[Model]) -> Model:
 def _finished_uploads(
     body: ExportFromUploads, friend: Friend, session: SessionDep
 ) -> list[ReceivedFile]:
-    friend_ids = [f.id for f in invites.siblings(session, friend) if f.id is not None]
     try:
-        taken = resumable.take(session, friend_ids, body.uploads)
+        taken = resumable.take(session, uploads.shared_by(session, friend), body.uploads)
     except resumable.UploadRefused as e:
         raise HTTPException(e.status, str(e)) from None
     return [ReceivedFile(Path(u.path), u.filename, u.length) for u in taken]

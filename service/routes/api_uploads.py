@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from service import invites, resumable
+from service import resumable, uploads
 from service.routes.api_friend import SharingFriend
 from service.routes.deps import ServicesDep, SessionDep
 from service.routes.openapi import errors
@@ -92,8 +92,7 @@ def _refused(e: resumable.UploadRefused) -> HTTPException:
 
 
 def _upload(session: SessionDep, friend: Friend, key: str) -> ExportUpload:
-    friend_ids = [f.id for f in invites.siblings(session, friend) if f.id is not None]
-    upload = resumable.find(session, friend_ids, key)
+    upload = resumable.find(session, uploads.shared_by(session, friend), key)
     if upload is None:
         raise HTTPException(404, "no such upload: it may have expired; please upload again")
     return upload
