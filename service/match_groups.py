@@ -23,8 +23,11 @@ class OwnerGroups:
         self.groups = list(session.exec(select(MatchGroup).where(MatchGroup.owner_id == owner_id)))
         self.centres = [box.open(g.sealed_centre) for g in self.groups]
 
-    def place(self, faces: np.ndarray) -> MatchGroup | None:
-        """The group these look-alike faces belong to, or None if the owner rejected it."""
+    def place(self, faces: np.ndarray, *, alone: bool = False) -> MatchGroup | None:
+        """The group these look-alike faces belong to, or None if the owner rejected it.
+
+        `alone`: a face the decision wants decided on its own joins no group (but a rejected
+        group's look-alike is still not proposed again)."""
         centre = faces.mean(axis=0)
         if self.centres:
             gaps = np.linalg.norm(np.array(self.centres) - centre, axis=1)
@@ -33,7 +36,8 @@ class OwnerGroups:
                 group = self.groups[nearest]
                 if group.decision == Review.rejected:
                     return None
-                return self._grow(nearest, faces)
+                if not alone:
+                    return self._grow(nearest, faces)
         group = MatchGroup(owner_id=self.owner_id, sealed_centre=self.box.seal(centre))
         group.size = len(faces)
         self.session.add(group)

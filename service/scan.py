@@ -438,7 +438,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
             groups = OwnerGroups(session, ctx.box, member.owner_id, ctx.rule.group_radius)
             for grouped in _by_group([p for p in proposals if p.person == person]):
                 codes = cohort.encodings[[p.face for p in grouped]].astype(np.float64)
-                group = groups.place(codes)
+                group = groups.place(codes, alone=grouped[0].alone)
                 if group is None:  # a look-alike of someone the member already said is not them
                     continue
                 for p in grouped:

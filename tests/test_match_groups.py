@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from sqlmodel import Session, select
 
 from service.tables import Match, MatchGroup, ScanChunk
@@ -95,3 +96,27 @@ def test_it_leaves_nothing_of_the_other_faces_behind(service: Service, faces_dir
         kept = session.exec(select(Match).where(Match.friend_id == friend_id)).all()
     # Only the proposed faces keep an encoding: six strangers' faces were scanned, none kept.
     assert [m.photo for m in kept] == [m["photo"] for m in found]
+
+
+def test_a_face_decided_on_its_own_joins_no_group_but_a_rejection_still_holds() -> None:
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from service.match_groups import OwnerGroups
+    from service.secrets_box import SecretBox
+    from service.states import Review
+
+    box = SecretBox("k" * 48)
+    db = create_engine("sqlite://")
+    SQLModel.metadata.create_all(db)
+    owner, stranger = np.zeros(128), np.full(128, 0.1)
+    with Session(db) as session:
+        groups = OwnerGroups(session, box, owner_id=1, radius=0.4)
+        mine = groups.place(np.array([owner, owner + 0.01]))
+        assert groups.place(np.array([owner + 0.02])) is mine  # a sure face joins
+        alone = groups.place(np.array([owner + 0.02]), alone=True)
+        assert alone is not None and alone.id != mine.id and mine.size == 3  # this one does not
+        rejected = groups.place(np.array([stranger]))
+        assert rejected is not None
+        rejected.decision = Review.rejected
+        assert groups.place(np.array([stranger + 0.01]), alone=True) is None

@@ -52,6 +52,9 @@ class DecisionRule:
     seed_min: int = 3
     # Faces the rule kept sharpen the person's centre; a near face this close to it is kept too.
     expand_radius: float = 0.48
+    # ...and looks this far from the references for them (a blurred or dark photo of the person
+    # drifts just past `possible`; only its nearness to the sharpened centre lets it in).
+    expand_reach: float = 0.64
     # A group of this many look-alikes within this reach is judged as a whole, by its median.
     group_min: int = 3
     group_reach: float = 0.7
@@ -77,6 +80,7 @@ class Proposal:
     band: Band
     z: float
     group: int  # 1, 2, ... within this decision; the owner's closest faces come first
+    alone: bool = False  # its own decision: never joins a group, here or across scans
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,10 @@ def _decide_person(
     z = (d[near] - mean) / sd
     kept = near[clear & (z <= rule.z_max)]
     if rule.expand_radius > 0 and len(kept):
+        beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
+        beyond = beyond[_near_centre(cohort, kept, beyond, anchor, rule)]
         kept = near[clear & ((z <= rule.z_max) | _near_centre(cohort, kept, near, anchor, rule))]
+        kept = np.concatenate([kept, beyond])
     # Groups over the person's look-alikes a little past reach: a stranger who recurs brings his
     # farther photos along, and his group as a whole does not stand out from the crowd.
     reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
@@ -141,7 +148,11 @@ def _decide_person(
     doubtful = _doubtful_groups(groups, d, mean, sd, rule)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
     numbers = _numbered({i: groups[i] for i in kept.tolist()})
+    alone = _alone(kept, groups, d, rule)
+    last = max(numbers.values(), default=0)
+    numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
     zs = dict(zip(near.tolist(), z.tolist(), strict=True))
+    zs.update({i: (d[i] - mean) / sd for i in kept.tolist() if i not in zs})
     return [
         Proposal(
             face=int(i),
@@ -150,9 +161,17 @@ def _decide_person(
             band=Band.strong if d[i] <= rule.strong else Band.possible,
             z=round(zs[int(i)], 2),
             group=numbers[int(i)],
+            alone=int(i) in alone,
         )
         for i in kept
     ]
+
+
+def _alone(kept: np.ndarray, groups: dict[int, int], d: np.ndarray, rule: DecisionRule) -> list:
+    """The proposals in the possible band, nearest first: each is a decision of its own.
+    Confirming a group confirms many photos at once, and a stranger's blurred or dark look-alike
+    at 0.56 must not ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""
+    return sorted((i for i in kept.tolist() if d[i] > rule.strong), key=lambda i: d[i])
 
 
 def _doubtful_groups(

@@ -53,8 +53,9 @@ from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
 
 AUDIT_FLOOR = -0.6  # detections are cached down to this score
-CACHE_VERSION = 2
-VARIANTS = {"base": 1.0, "up15": 1.5}  # multiple of the production detection scale
+CACHE_VERSION = 4
+# multiple of the production detection scale, and whether a grainy photo gets its second look
+VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 
 
 # ---------------------------------------------------------------- extraction (workers)
@@ -81,9 +82,11 @@ def _scan_one(path: str) -> dict:
     photo = decode_photo(data, max_side=INFORMATION_SIDE)
     t_decode = time.perf_counter() - t0
     out: dict = {"name": Path(path).name, "decode_s": t_decode, "shape": photo.rgb.shape[:2]}
-    for variant, mult in VARIANTS.items():
+    for variant, (mult, second_look) in VARIANTS.items():
         t0 = time.perf_counter()
-        detected = _engine._detect(photo.rgb, upscale=DETECTION_UPSCALE * mult)
+        detected = _engine._detect(
+            photo.rgb, upscale=DETECTION_UPSCALE * mult, second_look=second_look
+        )
         t_detect = time.perf_counter() - t0
         t0 = time.perf_counter()
         shapes = [_engine._landmarks(photo.rgb, rect) for rect, _ in detected]
@@ -209,6 +212,7 @@ def source(
     extra: str | None = None,
     extra_when=None,
     extra_floor: float | None = None,
+    first: str = "base",
 ) -> Source:
     """The faces of the production pass at this floor; with `extra`, a second pass's detections
     that overlap none of the first pass's are added, on photos where `extra_when(entry)` holds."""
@@ -218,7 +222,7 @@ def source(
     for name in sorted(ex["photos"]):
         entry = ex["photos"][name]
         tfaces = truth["photos"][name]["faces"]
-        base = entry["base"]
+        base = entry[first]
         kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
         items = [(tuple(base["boxes"][i]), base["scores"][i], base["encodings"][i]) for i in kept]
         detect_s += base["detect_s"]
@@ -288,7 +292,10 @@ def trace_decide(
         zpass = z <= rule.z_max
         kept = near[clear & zpass]
         expanded = np.zeros(len(near), bool)
+        beyond = np.zeros(0, int)
         if rule.expand_radius > 0 and len(kept):
+            beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
+            beyond = beyond[dec._near_centre(cohort, kept, beyond, anchors[p], rule)]
             expanded = dec._near_centre(cohort, kept, near, anchors[p], rule)
             kept = near[clear & (zpass | expanded)]
         reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
@@ -307,6 +314,15 @@ def trace_decide(
             else:
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
+        for i in beyond.tolist():
+            if groups[i] in doubtful:
+                tr.stop[i] = "doubtful group"
+            else:
+                tr.proposed[i] = person
+                tr.group[i] = (person, groups[i])
+        kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
+        for i in dec._alone(kept_here, groups, d, rule):
+            tr.group[i] = (person, -1 - i)  # a decision of its own
     return tr
 
 
@@ -542,6 +558,15 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         "possible 0.64, z_max -2.25": (replace(rule, possible=0.64, z_max=-2.25), "min", {}),
         "expand_radius 0.50": (replace(rule, expand_radius=0.50), "min", {}),
         "expand_radius 0.52": (replace(rule, expand_radius=0.52), "min", {}),
+        **{
+            f"expand_reach {v}": (replace(rule, expand_reach=v), "min", {})
+            for v in (0.6, 0.62, 0.66)
+        },
+        "mean over references, expand_radius 0.52, expand_reach 0.64": (
+            replace(rule, expand_radius=0.52, expand_reach=0.64),
+            "mean",
+            {},
+        ),
         "group_min 5": (replace(rule, group_min=5), "min", {}),
         "no group test": (replace(rule, group_min=10**6), "min", {}),
         "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), "min", {}),
@@ -562,6 +587,7 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         ),
         "2nd pass x1.5, every photo": (rule, "min", {"extra": "up15"}),
         "mean over references, floor -0.5": (rule, "mean", {"floor": -0.5}),
+        "no second look at grainy photos": (rule, "min", {"first": "one_look"}),
         "mean over references, expand_radius 0.52": (
             replace(rule, expand_radius=0.52),
             "mean",

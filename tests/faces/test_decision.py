@@ -6,6 +6,8 @@ the same rule on real photos is measured by models/calibrate.py and `make bench`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from service.faces.decision import Cohort, DecisionRule, decide
@@ -106,3 +108,34 @@ def test_it_gives_each_face_to_its_nearest_person() -> None:
     anchors = np.array([OWNER, other])
     found = decide(Cohort(faces, distances.astype(np.float32)), ["alice", "ben"], anchors, RULE)
     assert {(p.face, p.person) for p in found} == {(0, "alice"), (1, "ben")}
+
+
+def test_a_face_in_the_possible_band_is_a_decision_of_its_own() -> None:
+    # Confirming the owner's group confirms all of it: a face at 0.55, which a stranger's blurred
+    # look-alike can be, must not ride along.
+    faces = [*(at(OWNER, 0.3) for _ in range(6)), at(OWNER, 0.55), *strangers(300, 0.9)]
+    found = {p.face: p for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE)}
+    assert set(found) == set(range(7))
+    assert {found[i].group for i in range(6)} == {1} and not any(found[i].alone for i in range(6))
+    assert found[6].alone and found[6].group not in {1}
+
+
+def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:
+    # The reference is off the person's centre: their sharp photos sit around a centre 0.35 away,
+    # and a dark photo of them drifts to 0.62 of the reference, but stays near that centre.
+    u, v = direction(), direction()
+    v -= (v @ u) * u
+    v /= np.linalg.norm(v)
+    centre = OWNER + 0.35 * u
+    drifted = OWNER + 0.45 * u + 0.43 * v
+    assert 0.6 < np.linalg.norm(drifted - OWNER) <= RULE.expand_reach
+    faces = [*(at(centre, 0.2) for _ in range(10)), drifted, *strangers(300, 0.9)]
+    assert 10 in proposed(faces)
+    shorter = replace(RULE, expand_reach=RULE.possible)
+    assert 10 not in {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], shorter)}
+    # A stranger as far from the reference, but unlike the person's photos, stays out.
+    stranger = at(OWNER, 0.62)
+    assert np.linalg.norm(stranger - centre) > RULE.expand_radius
+    assert 10 not in proposed(
+        [*(at(centre, 0.2) for _ in range(10)), stranger, *strangers(300, 0.9)]
+    )

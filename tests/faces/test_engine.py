@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageEnhance, ImageFilter
 
-from service.faces.engine import NotOneFace
+from service.faces.engine import INFORMATION_SIDE, NOISY_PHOTO, NotOneFace, grain
+from service.faces.images import decode_photo
 from service.faces.matching import Gallery, Thresholds
 
 # Faces annotated in dlib's examples/faces/training.xml for these PASCAL VOC party snapshots.
@@ -145,3 +146,26 @@ def test_it_tells_the_owner_why_a_reference_is_too_poor(engine, faces_dir: Path)
     assert engine.reference(_jpeg(blurred))[1].encoding.shape == (128,)
     # A clear, frontal, large enough face passes.
     assert engine.reference(_jpeg(photo), strict=True)[1].encoding.shape == (128,)
+
+
+def _night_shot(faces_dir: Path) -> bytes:
+    """A 1080 px post with one small face, taken in a dark room: dim, warm and grainy."""
+    face = Image.open(faces_dir / "dev/obama/obama.jpg").convert("RGB")
+    face = face.resize((170, round(face.height * 170 / face.width)))
+    canvas = Image.new("RGB", (1080, 1080), (90, 80, 70))
+    canvas.paste(face, (300, 300))
+    dim = np.asarray(ImageEnhance.Brightness(canvas).enhance(0.25), dtype=np.float32)
+    grainy = dim + np.random.default_rng(0).normal(0, 12, dim.shape)
+    out = BytesIO()
+    Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_it_takes_a_second_look_at_a_grainy_photo(engine, faces_dir: Path) -> None:
+    night = decode_photo(_night_shot(faces_dir), max_side=INFORMATION_SIDE)
+    clean = decode_photo((faces_dir / "dev/obama/obama.jpg").read_bytes(), max_side=1600)
+    assert grain(Image.fromarray(clean.rgb).convert("L")) <= NOISY_PHOTO
+    assert grain(Image.fromarray(night.rgb).convert("L")) > NOISY_PHOTO
+    assert engine._detect(night.rgb, second_look=False) == []  # the grain hides the face
+    [(box, _)] = engine._detect(night.rgb)
+    assert 300 <= box.left() < box.right() <= 470 and 300 <= box.top() < box.bottom() <= 512
