@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from service.faces.engine import INFORMATION_SIDE, NOISY_PHOTO, NotOneFace, grain
+from service.faces.engine import (
+    INFORMATION_SIDE,
+    NOISY_PHOTO,
+    NotOneFace,
+    _at_information_scale,
+    grain,
+)
 from service.faces.images import decode_photo
 from service.faces.matching import Gallery, Thresholds
 
@@ -169,3 +175,17 @@ def test_it_takes_a_second_look_at_a_grainy_photo(engine, faces_dir: Path) -> No
     assert engine._detect(night.rgb, second_look=False) == []  # the grain hides the face
     [(box, _)] = engine._detect(night.rgb)
     assert 300 <= box.left() < box.right() <= 470 and 300 <= box.top() < box.bottom() <= 512
+
+
+def test_a_large_photos_fine_grain_is_judged_at_the_scale_the_detector_sees(
+    faces_dir: Path,
+) -> None:
+    # A 12-megapixel PNG is decoded whole, and a phone sensor's fine grain shows at that size;
+    # averaged down to the information scale it is gone, and so is the cost of a second look.
+    face = Image.open(faces_dir / "dev/obama/obama.jpg").convert("L").resize((3000, 4000))
+    grain_noise = np.random.default_rng(1).integers(-3, 4, size=(4000, 3000))
+    phone = Image.fromarray(
+        np.clip(np.asarray(face, np.int16) + grain_noise, 0, 255).astype(np.uint8)
+    )
+    assert grain(phone) > NOISY_PHOTO
+    assert grain(_at_information_scale(phone)) <= NOISY_PHOTO
