@@ -136,19 +136,16 @@ def _decide_person(
     mean, sd = _cohort_stats(cohort, d, near[clear], rule)
     z = (d[near] - mean) / sd
     kept = near[clear & (z <= rule.z_max)]
-    if rule.expand_radius > 0 and len(kept):
-        beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
-        beyond = beyond[_near_centre(cohort, kept, beyond, anchor, rule)]
-        kept = near[clear & ((z <= rule.z_max) | _near_centre(cohort, kept, near, anchor, rule))]
-        kept = np.concatenate([kept, beyond])
+    expanded, beyond = _expansion(cohort, kept, near, mine, d, anchor, rule)
+    kept = np.concatenate([near[clear & ((z <= rule.z_max) | expanded)], beyond])
     # Groups over the person's look-alikes a little past reach: a stranger who recurs brings his
     # farther photos along, and his group as a whole does not stand out from the crowd.
     reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
     doubtful = _doubtful_groups(groups, d, mean, sd, rule)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
-    numbers = _numbered({i: groups[i] for i in kept.tolist()})
-    alone = _alone(kept, groups, d, rule)
+    alone = _alone(kept, d, rule)
+    numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
     numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
     zs = dict(zip(near.tolist(), z.tolist(), strict=True))
@@ -167,7 +164,25 @@ def _decide_person(
     ]
 
 
-def _alone(kept: np.ndarray, groups: dict[int, int], d: np.ndarray, rule: DecisionRule) -> list:
+def _expansion(
+    cohort: Cohort,
+    kept: np.ndarray,
+    near: np.ndarray,
+    mine: np.ndarray,
+    d: np.ndarray,
+    anchor: np.ndarray,
+    rule: DecisionRule,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Query expansion from the faces `kept` so far: which `near` faces it keeps (a mask), and
+    the faces past `possible`, up to `expand_reach`, that it adds."""
+    if rule.expand_radius <= 0 or not len(kept):
+        return np.zeros(len(near), dtype=bool), np.zeros(0, dtype=int)
+    beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
+    beyond = beyond[_near_centre(cohort, kept, beyond, anchor, rule)]
+    return _near_centre(cohort, kept, near, anchor, rule), beyond
+
+
+def _alone(kept: np.ndarray, d: np.ndarray, rule: DecisionRule) -> list[int]:
     """The proposals in the possible band, nearest first: each is a decision of its own.
     Confirming a group confirms many photos at once, and a stranger's blurred or dark look-alike
     at 0.56 must not ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""

@@ -290,14 +290,9 @@ def trace_decide(
         mean, sd = dec._cohort_stats(cohort, d, near[clear], rule)
         z = (d[near] - mean) / sd
         zpass = z <= rule.z_max
-        kept = near[clear & zpass]
-        expanded = np.zeros(len(near), bool)
-        beyond = np.zeros(0, int)
-        if rule.expand_radius > 0 and len(kept):
-            beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
-            beyond = beyond[dec._near_centre(cohort, kept, beyond, anchors[p], rule)]
-            expanded = dec._near_centre(cohort, kept, near, anchors[p], rule)
-            kept = near[clear & (zpass | expanded)]
+        expanded, beyond = dec._expansion(
+            cohort, near[clear & zpass], near, mine, d, anchors[p], rule
+        )
         reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
         groups = dec._groups(
             cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
@@ -321,7 +316,7 @@ def trace_decide(
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
         kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
-        for i in dec._alone(kept_here, groups, d, rule):
+        for i in dec._alone(kept_here, d, rule):
             tr.group[i] = (person, -1 - i)  # a decision of its own
     return tr
 
