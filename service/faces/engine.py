@@ -25,8 +25,8 @@ REFERENCE_JITTERS = 10
 # Grain is measured with Immerkaer's mask (blind to flat areas, ramps and edges), as a median over
 # the photo: clean photos, even re-saved at JPEG quality 30 or blurred, measure 0-3; night shots
 # 10-35 (but small sharp photos with fine texture reach 20 too). A noisy photo gets a second
-# detection pass on a copy smoothed before it is enlarged, which finds a fifth more of a night
-# shot's faces (models/MODEL_CARD.md, "Noisy photos").
+# detection pass on a copy smoothed before it is enlarged, which finds a fifth to a quarter more
+# of a night shot's faces (models/MODEL_CARD.md, "Noisy photos").
 NOISY_PHOTO = 6.0
 DENOISE_SIGMA = 1.0  # px at the information scale: the grain goes, a 40 px face's features stay
 
