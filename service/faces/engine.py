@@ -8,6 +8,7 @@ import dlib
 import numpy as np
 from PIL import Image, ImageFilter
 
+from service.faces.cnn_detector import CnnFaceDetector
 from service.faces.encoder import NumpyFaceEncoder, face_chips
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.jitter import jittered
@@ -29,6 +30,16 @@ REFERENCE_JITTERS = 10
 # of a night shot's faces (models/MODEL_CARD.md, "Noisy photos").
 NOISY_PHOTO = 6.0
 DENOISE_SIGMA = 1.0  # px at the information scale: the grain goes, a 40 px face's features stay
+# HOG scores a face it is unsure of below the floor (thresholds.json: detector_min_score). From
+# UNSURE_FLOOR up to the floor, dlib's CNN detector looks again at the detection's place and scale
+# (cnn_detector.score_at), and keeps it if it scores it at least CNN_CONFIRMS. The CNN alone finds
+# most of what HOG misses, but scanning a whole photo with it costs ~9 times HOG's pass, and the
+# extra faces cost precision (models/MODEL_CARD.md, "A second opinion on unsure faces").
+UNSURE_FLOOR = -0.8
+CNN_CONFIRMS = 0.3
+
+
+Detected = tuple[dlib.rectangle, float]  # a detection and its detector score
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class FaceEngine:
         # dlib's face encoder network, run on numpy/OpenBLAS: ~10x faster than this dlib build
         # (which has no BLAS), equal to dlib's descriptors within 5e-7 per component.
         self._encoder = NumpyFaceEncoder(models.face_encoder)
+        self._cnn = CnnFaceDetector(models.face_detector)
         self.min_score = min_score
 
     def faces(self, photo: DecodedPhoto, *, jitters: int = 1) -> list[Face]:
@@ -92,9 +104,11 @@ class FaceEngine:
         # quarter of the cost. When that pass does not find exactly one face, the full pass
         # decides. (A face too small for the quick pass, far behind the one found, is not
         # counted: the large face it found is the one encoded either way.)
-        detected = self._detect(photo.rgb, upscale=1.0)
+        # The CNN's second opinion is not asked: a reference is a clear face, and an unsure
+        # background face confirmed there would refuse a photo that serves well.
+        detected = self._detect(photo.rgb, upscale=1.0, confirm=False)
         if len(detected) != 1 or max(photo.rgb.shape[:2]) < INFORMATION_SIDE / 2:
-            detected = self._detect(photo.rgb)
+            detected = self._detect(photo.rgb, confirm=False)
         if not detected:
             raise NotOneFace("no face was found in this photo")
         if len(detected) > 1:
@@ -108,27 +122,58 @@ class FaceEngine:
         return photo, Face(box=_original_box(rect, photo), score=score, encoding=encoding)
 
     def _detect(
-        self, rgb: np.ndarray, upscale: float = DETECTION_UPSCALE, *, second_look: bool = True
-    ) -> list[tuple[dlib.rectangle, float]]:
+        self,
+        rgb: np.ndarray,
+        upscale: float = DETECTION_UPSCALE,
+        *,
+        second_look: bool = True,
+        confirm: bool = True,
+    ) -> list[Detected]:
         height, width = rgb.shape[:2]
         factor = upscale * min(1.0, INFORMATION_SIDE / max(width, height))
         # A photo smaller than the information scale is upsampled by the full factor, as the CLI
         # does; a larger decoded photo is brought to the same detection size.
         grey = Image.fromarray(rgb).convert("L")
         size = (round(width * factor), round(height * factor))
-        found = self._run(grey, size)
+        floor = min(self.min_score, UNSURE_FLOOR) if confirm else self.min_score
+        found = self._run(grey, size, floor)
         if second_look and grain(_at_information_scale(grey)) > NOISY_PHOTO:
             # A second look at a smoothed copy; what the first pass found stays (fine texture
             # also reads as grain, and smoothing it would lose small sharp faces).
-            smooth = self._run(grey.filter(ImageFilter.GaussianBlur(DENOISE_SIGMA)), size)
-            found += [(r, s) for r, s in smooth if not any(_same_face(r, f) for f, _ in found)]
-        return [(_scaled_rect(rect, 1 / factor, width, height), score) for rect, score in found]
+            smooth = self._run(grey.filter(ImageFilter.GaussianBlur(DENOISE_SIGMA)), size, floor)
+            found = _union(found, smooth, self.min_score)
+        faces = [(_scaled_rect(rect, 1 / factor, width, height), score) for rect, score in found]
+        sure = [(rect, score) for rect, score in faces if score >= self.min_score]
+        # HOG's unsure detections, from UNSURE_FLOOR up to the floor: blurred, dark, turned and
+        # re-compressed faces, among many shadows and patterns. dlib's CNN detector, looking at
+        # each one's place and scale, tells the faces from the rest.
+        for rect, score in faces:
+            if score < self.min_score and self._confirmed(rgb, rect):
+                sure.append((rect, score))
+        return sure
 
-    def _run(self, grey: Image.Image, size: tuple[int, int]) -> list[tuple[dlib.rectangle, float]]:
+    def _confirmed(self, rgb: np.ndarray, rect: dlib.rectangle) -> bool:
+        box = (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
+        return self._cnn.score_at(rgb, box) >= CNN_CONFIRMS
+
+    def _run(self, grey: Image.Image, size: tuple[int, int], floor: float) -> list[Detected]:
         if size != grey.size:
             grey = grey.resize(size, Image.Resampling.BILINEAR)
-        rects, scores, _ = self._detector.run(np.asarray(grey), 0, self.min_score)
+        rects, scores, _ = self._detector.run(np.asarray(grey), 0, floor)
         return [(rect, float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+
+def _union(plain: list[Detected], smooth: list[Detected], sure: float) -> list[Detected]:
+    """Both passes' faces: every sure face of the plain pass, the smoothed pass's sure faces that
+    overlap none of those, then the unsure ones of either that overlap nothing kept (the better
+    scored first)."""
+    kept = [(r, s) for r, s in plain if s >= sure]
+    kept += [(r, s) for r, s in smooth if s >= sure and not any(_same_face(r, f) for f, _ in kept)]
+    unsure = sorted((d for d in plain + smooth if d[1] < sure), key=lambda d: -d[1])
+    for r, s in unsure:
+        if not any(_same_face(r, f) for f, _ in kept):
+            kept.append((r, s))
+    return kept
 
 
 def _at_information_scale(grey: Image.Image) -> Image.Image:

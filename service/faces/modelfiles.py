@@ -20,6 +20,7 @@ class ModelFilesError(RuntimeError):
 class ModelFiles:
     shape_predictor: Path
     face_encoder: Path
+    face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
 
 
 def _package_models_dir() -> Path:
@@ -61,4 +62,5 @@ def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> Model
     return ModelFiles(
         shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
         face_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
+        face_detector=folder / "mmod_human_face_detector.dat",
     )

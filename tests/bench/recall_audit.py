@@ -30,6 +30,7 @@ be confirmed on the other.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -51,27 +52,73 @@ from platform_set import PROJECT_ROOT, SETS, build
 
 from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
+from service.faces.engine import CNN_CONFIRMS, UNSURE_FLOOR
 
-AUDIT_FLOOR = -0.6  # detections are cached down to this score
-CACHE_VERSION = 4
+AUDIT_FLOOR = -1.0  # detections are cached down to this score
+CACHE_VERSION = 7
 # multiple of the production detection scale, and whether a grainy photo gets its second look
 VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
+# With --cnn-scan: dlib's CNN detector (cnn_detector.py) over the whole photo from the production
+# scale down, its first 4 levels (faces of ~40-70 px at the information scale) and its whole
+# pyramid. ~9 times the HOG pass: cached apart.
+CNN_VARIANTS = ("cnn_small", "cnn")
+CNN_SMALL_LEVELS = 4
 
 
 # ---------------------------------------------------------------- extraction (workers)
 
 _engine = None
+_cnn = None
 
 
 def _start() -> None:
-    global _engine
+    global _engine, _cnn
+    from service.faces.cnn_detector import CnnFaceDetector
     from service.faces.engine import FaceEngine
     from service.faces.modelfiles import verified_model_files
 
     _engine = FaceEngine(verified_model_files(), min_score=AUDIT_FLOOR)
+    _cnn = CnnFaceDetector()
 
 
-def _scan_one(path: str) -> dict:
+def _cnn_passes(rgb: np.ndarray) -> dict:
+    """The CNN's small-face levels, then the rest of its pyramid, each timed."""
+    import dlib
+
+    from service.faces.cnn_detector import pyramid
+    from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE
+
+    assert _cnn is not None
+    h, w = rgb.shape[:2]
+    scales = pyramid(DETECTION_UPSCALE * min(1.0, INFORMATION_SIDE / max(w, h)), side=min(h, w))
+    t0 = time.perf_counter()
+    small = _cnn.candidates(rgb, scales=scales[:CNN_SMALL_LEVELS], threshold=AUDIT_FLOOR)
+    t_small = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rest = _cnn.candidates(rgb, scales=scales[CNN_SMALL_LEVELS:], threshold=AUDIT_FLOOR)
+    t_rest = time.perf_counter() - t0
+
+    def rects(found):
+        return [
+            (
+                dlib.rectangle(
+                    max(0, round(d.left)),
+                    max(0, round(d.top)),
+                    min(w - 1, round(d.right)),
+                    min(h - 1, round(d.bottom)),
+                ),
+                d.score,
+            )
+            for d in _cnn.suppress(found)
+        ]
+
+    return {
+        "cnn_small": (rects(small), t_small),
+        "cnn": (rects(small + rest), t_small + t_rest),
+    }
+
+
+def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.encoder import face_chips
     from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE, _original_box
     from service.faces.images import decode_photo
@@ -81,13 +128,22 @@ def _scan_one(path: str) -> dict:
     t0 = time.perf_counter()
     photo = decode_photo(data, max_side=INFORMATION_SIDE)
     t_decode = time.perf_counter() - t0
+    from PIL import Image
+
+    from service.faces.engine import _at_information_scale, grain
+
     out: dict = {"name": Path(path).name, "decode_s": t_decode, "shape": photo.rgb.shape[:2]}
+    out["grain"] = grain(_at_information_scale(Image.fromarray(photo.rgb).convert("L")))
+    passes = {}
     for variant, (mult, second_look) in VARIANTS.items():
         t0 = time.perf_counter()
         detected = _engine._detect(
             photo.rgb, upscale=DETECTION_UPSCALE * mult, second_look=second_look
         )
-        t_detect = time.perf_counter() - t0
+        passes[variant] = (detected, time.perf_counter() - t0)
+    if cnn_scan:
+        passes.update(_cnn_passes(photo.rgb))
+    for variant, (detected, t_detect) in passes.items():
         t0 = time.perf_counter()
         shapes = [_engine._landmarks(photo.rgb, rect) for rect, _ in detected]
         chips = face_chips(photo.rgb, shapes)
@@ -103,7 +159,23 @@ def _scan_one(path: str) -> dict:
             "chips_s": t_chips,
             "encode_s": t_encode,
         }
+    # The CNN's second opinion (engine._confirmed) on the production pass's unsure detections
+    t0 = time.perf_counter()
+    floor = _production_floor()
+    out["base"]["confirm"] = [
+        _engine._cnn.score_at(photo.rgb, (r.left(), r.top(), r.right() + 1, r.bottom() + 1))
+        if s < floor
+        else None
+        for r, s in passes["base"][0]
+    ]
+    out["base"]["confirm_s"] = time.perf_counter() - t0
     return out
+
+
+def _production_floor() -> float:
+    from service.faces.matching import Thresholds
+
+    return Thresholds.load().detector_min_score
 
 
 def _reference(path: str) -> np.ndarray | None:
@@ -122,9 +194,10 @@ def _reference(path: str) -> np.ndarray | None:
         _engine.min_score = saved
 
 
-def extract(set_dir: Path, truth: dict, workers: int) -> dict:
+def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) -> dict:
     """Every photo's detections per variant and every owner's references, cached."""
-    cache = set_dir / "audit" / f"extract_v{CACHE_VERSION}.npz"
+    tag = "_cnn_scan" if cnn_scan else ""
+    cache = set_dir / "audit" / f"extract_v{CACHE_VERSION}{tag}.npz"
     meta_file = cache.with_suffix(".json")
     if cache.exists() and meta_file.exists():
         meta = json.loads(meta_file.read_text())
@@ -140,7 +213,8 @@ def extract(set_dir: Path, truth: dict, workers: int) -> dict:
     ctx = multiprocessing.get_context("spawn")
     started = time.perf_counter()
     with ctx.Pool(workers, initializer=_start) as pool:
-        photos = pool.map(_scan_one, [str(set_dir / "photos" / n) for n in names], chunksize=1)
+        scan = functools.partial(_scan_one, cnn_scan=cnn_scan)
+        photos = pool.map(scan, [str(set_dir / "photos" / n) for n in names], chunksize=1)
         ref_paths = [(p, path) for p, paths in refs.items() for path in paths]
         ref_codes = pool.map(_reference, [str(path) for _, path in ref_paths])
     print(f"  extracted {len(names)} photos in {time.perf_counter() - started:.0f} s", flush=True)
@@ -148,12 +222,12 @@ def extract(set_dir: Path, truth: dict, workers: int) -> dict:
     arrays: dict[str, np.ndarray] = {}
     for i, ph in enumerate(photos):
         entry = {"name": ph["name"], "decode_s": ph["decode_s"], "shape": list(ph["shape"])}
-        for variant in VARIANTS:
+        entry["grain"] = ph["grain"]
+        for variant in (v for v in ph if v in VARIANTS or v in CNN_VARIANTS):
             v = ph[variant]
             arrays[f"p{i}_{variant}"] = v["encodings"]
-            entry[variant] = {
-                k: v[k] for k in ("boxes", "scores", "detect_s", "chips_s", "encode_s")
-            }
+            keys = ("boxes", "scores", "detect_s", "chips_s", "encode_s", "confirm", "confirm_s")
+            entry[variant] = {k: v[k] for k in keys if k in v}
         meta["photos"].append(entry)
     for j, ((person, path), code) in enumerate(zip(ref_paths, ref_codes, strict=True)):
         meta["refs"].append({"person": person, "path": path.name, "ok": code is not None})
@@ -168,7 +242,7 @@ def extract(set_dir: Path, truth: dict, workers: int) -> dict:
 def _unpack(meta: dict, arrays) -> dict:
     photos = {}
     for i, entry in enumerate(meta["photos"]):
-        for variant in VARIANTS:
+        for variant in (v for v in entry if v in VARIANTS or v in CNN_VARIANTS):
             entry[variant]["encodings"] = arrays[f"p{i}_{variant}"]
         photos[entry["name"]] = entry
     refs: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -213,9 +287,15 @@ def source(
     extra_when=None,
     extra_floor: float | None = None,
     first: str = "base",
+    verified: tuple[float, float] | None = (UNSURE_FLOOR, CNN_CONFIRMS),
+    confirmed_by: str = "score_at",
 ) -> Source:
     """The faces of the production pass at this floor; with `extra`, a second pass's detections
-    that overlap none of the first pass's are added, on photos where `extra_when(entry)` holds."""
+    that overlap none of the first pass's are added, on photos where `extra_when(entry)` holds.
+    With `verified` (low, score), the production pass's detections from `low` up to the floor
+    are kept too where the CNN scored them at least `score`: at their own place and scale as the
+    engine asks it (`confirmed_by` "score_at"), or with a window of its whole-pyramid scan
+    ("cnn", needs --cnn-scan)."""
     names = sorted(ex["refs"])
     photo, box, score, codes, truth_of = [], [], [], [], []
     detect_s = 0.0
@@ -224,6 +304,23 @@ def source(
         tfaces = truth["photos"][name]["faces"]
         base = entry[first]
         kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
+        if verified:  # the CNN's scores were cached for the production pass only
+            assert first == "base" or confirmed_by != "score_at"
+            low, least = verified
+            unsure = [i for i, s in enumerate(base["scores"]) if low <= s < floor]
+            if confirmed_by == "score_at":
+                kept += [i for i in unsure if base["confirm"][i] >= least]
+                # the CNN's time over every cached unsure detection, in proportion to those asked
+                cached = sum(1 for c in base["confirm"] if c is not None)
+                detect_s += base["confirm_s"] * len(unsure) / max(cached, 1)
+            else:
+                cnn = entry["cnn"]
+                seen = [
+                    tuple(b) for b, s in zip(cnn["boxes"], cnn["scores"], strict=True) if s >= least
+                ]
+                kept += [
+                    i for i in unsure if any(overlaps(tuple(base["boxes"][i]), c) for c in seen)
+                ]
         items = [(tuple(base["boxes"][i]), base["scores"][i], base["encodings"][i]) for i in kept]
         detect_s += base["detect_s"]
         if extra and (extra_when is None or extra_when(entry, truth["photos"][name])):
@@ -527,10 +624,10 @@ def line(tag: str, s: dict) -> str:
     return f"{tag:38s} | " + " | ".join(parts)
 
 
-def load(name: str, workers: int) -> tuple[dict, dict]:
+def load(name: str, workers: int, cnn_scan: bool = False) -> tuple[dict, dict]:
     set_dir = PROJECT_ROOT / ".bench" / name
     truth = build(name, set_dir)
-    return truth, extract(set_dir, truth, workers)
+    return truth, extract(set_dir, truth, workers, cnn_scan)
 
 
 def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
@@ -567,9 +664,14 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), "min", {}),
         "mean over references": (rule, "mean", {}),
         "mean over references, z_max -2.6": (replace(rule, z_max=-2.6), "mean", {}),
-        "detector floor -0.4": (rule, "min", {"floor": -0.4}),
-        "detector floor -0.5": (rule, "min", {"floor": -0.5}),
-        "detector floor -0.6": (rule, "min", {"floor": -0.6}),
+        **{
+            f"detector floor {f}, no second opinion": (
+                rule,
+                "min",
+                {"floor": f, "verified": None},
+            )
+            for f in (-0.4, -0.5, -0.6)
+        },
         "2nd pass x1.5, photos <= 1100 px": (
             rule,
             "min",
@@ -581,15 +683,64 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             {"extra": "up15", "extra_when": lambda e, t: t["kind"] == "screenshot"},
         ),
         "2nd pass x1.5, every photo": (rule, "min", {"extra": "up15"}),
-        "mean over references, floor -0.5": (rule, "mean", {"floor": -0.5}),
-        "no second look at grainy photos": (rule, "min", {"first": "one_look"}),
-        "mean over references, expand_radius 0.52": (
-            replace(rule, expand_radius=0.52),
+        "mean over references, floor -0.5, no second opinion": (
+            rule,
             "mean",
-            {},
+            {"floor": -0.5, "verified": None},
+        ),
+        "no second look at grainy photos, nor CNN": (
+            rule,
+            "min",
+            {"first": "one_look", "verified": None},
+        ),
+        "no CNN second opinion on unsure faces": (rule, "min", {"verified": None}),
+        **{
+            f"CNN second opinion from {low}, confirms at {t}": (
+                rule,
+                "min",
+                {"verified": (low, t)},
+            )
+            for low, t in (
+                (-0.6, 0.0),
+                (-0.6, 0.3),
+                (-0.6, 0.6),
+                (-0.8, 0.6),
+                (-1.0, 0.3),
+                (-1.0, 0.6),
+            )
+        },
+    }
+    scanned: dict[str, tuple[DecisionRule, str, dict]] = {
+        "CNN window on unsure faces (whole-pyramid scan), from -0.6, >= 0.3": (
+            rule,
+            "min",
+            {"confirmed_by": "cnn"},
+        ),
+        **{
+            f"CNN scan, small levels >= {t}, grainy photos": (
+                rule,
+                "min",
+                {"extra": "cnn_small", "extra_floor": t, "extra_when": _grainy},
+            )
+            for t in (0.0, 0.3)
+        },
+        **{
+            f"CNN scan, small levels >= {t}, every photo": (
+                rule,
+                "min",
+                {"extra": "cnn_small", "extra_floor": t},
+            )
+            for t in (0.0, 0.3)
+        },
+        "CNN scan, whole pyramid >= 0.0, every photo": (
+            rule,
+            "min",
+            {"extra": "cnn", "extra_floor": 0.0},
         ),
     }
     for name, (truth, ex) in data.items():
+        if "cnn" in next(iter(ex["photos"].values())):
+            tried.update(scanned)
         base_s = source(ex, truth).detect_s
         print(
             f"\n== {name}: changes tried (owners by fold; worst = largest wrong share of a group)"
@@ -602,6 +753,12 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             )
             cost = f"detect x{src.detect_s / base_s:.2f}, faces {len(src.encodings)}"
             print(line(tag, summarise(res)) + f" | {cost}")
+
+
+def _grainy(entry: dict, photo: dict) -> bool:
+    from service.faces.engine import NOISY_PHOTO
+
+    return bool(entry["grain"] > NOISY_PHOTO)
 
 
 def simulated(rule: DecisionRule) -> None:
@@ -677,11 +834,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variants", action="store_true", help="score every change tried")
     parser.add_argument("--simulated", action="store_true", help="calibrate.py's exports too")
+    parser.add_argument(
+        "--cnn-scan", action="store_true", help="also scan every photo with the CNN (~9x HOG)"
+    )
     args = parser.parse_args()
     rule = DecisionRule.load()
     data = {}
     for name in args.sets:
-        truth, ex = load(name, args.workers)
+        truth, ex = load(name, args.workers, args.cnn_scan)
         data[name] = (truth, ex)
         src = source(ex, truth)
         tr = trace_decide(src, rule)
@@ -701,9 +861,9 @@ def timing(ex: dict) -> None:
     t = Counter()
     for e in ex["photos"].values():
         t["decode"] += e["decode_s"]
-        for v in VARIANTS:
-            for k in ("detect_s", "chips_s", "encode_s"):
-                t[f"{v} {k}"] += e[v][k]
+        for v in (v for v in e if v in VARIANTS or v in CNN_VARIANTS):
+            for k in ("detect_s", "chips_s", "encode_s", "confirm_s"):
+                t[f"{v} {k}"] += e[v].get(k, 0.0)
     print(
         "  time per step over the set (one process): "
         + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())

@@ -120,8 +120,8 @@ def test_it_reads_the_network_of_the_model_file() -> None:
     model = read_model(default_model_path())
     assert np.allclose(model.means, [122.782, 117.001, 104.298])  # input_rgb_image_sized's
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds.count("_Conv") == 29  # the stem, and two for each of 14 residual blocks
-    assert kinds[-1] == "_Fc"
+    assert kinds.count("Conv") == 29  # the stem, and two for each of 14 residual blocks
+    assert kinds[-1] == "Fc"
 
 
 def test_it_refuses_a_truncated_model_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from service.faces.engine import (
     INFORMATION_SIDE,
     NOISY_PHOTO,
+    UNSURE_FLOOR,
     NotOneFace,
     _at_information_scale,
     grain,
@@ -172,7 +173,7 @@ def test_it_takes_a_second_look_at_a_grainy_photo(engine, faces_dir: Path) -> No
     clean = decode_photo((faces_dir / "dev/obama/obama.jpg").read_bytes(), max_side=1600)
     assert grain(Image.fromarray(clean.rgb).convert("L")) <= NOISY_PHOTO
     assert grain(Image.fromarray(night.rgb).convert("L")) > NOISY_PHOTO
-    assert engine._detect(night.rgb, second_look=False) == []  # the grain hides the face
+    assert engine._detect(night.rgb, second_look=False, confirm=False) == []  # grain hides it
     [(box, _)] = engine._detect(night.rgb)
     assert 300 <= box.left() < box.right() <= 470 and 300 <= box.top() < box.bottom() <= 512
 
@@ -189,3 +190,16 @@ def test_a_large_photos_fine_grain_is_judged_at_the_scale_the_detector_sees(
     )
     assert grain(phone) > NOISY_PHOTO
     assert grain(_at_information_scale(phone)) <= NOISY_PHOTO
+
+
+def test_the_cnn_confirms_a_blurred_face_hog_is_unsure_of(engine, faces_dir: Path) -> None:
+    # An 80 px face, blurred as a moving phone blurs it: HOG scores it -0.3, below the floor.
+    face = Image.open(faces_dir / "dev-bbt/howard/howard1.png").convert("RGB").resize((80, 80))
+    canvas = Image.new("RGB", (640, 480), (120, 110, 100))
+    canvas.paste(face, (200, 150))
+    rgb = np.asarray(canvas.filter(ImageFilter.GaussianBlur(1.5)))
+    assert engine.min_score > -0.3 > UNSURE_FLOOR
+    assert engine._detect(rgb, confirm=False) == []
+    [(box, score)] = engine._detect(rgb)
+    assert UNSURE_FLOOR <= score < engine.min_score
+    assert 190 <= box.left() < box.right() <= 290 and 140 <= box.top() < box.bottom() <= 240

