@@ -30,13 +30,15 @@ REFERENCE_JITTERS = 10
 # of a night shot's faces (models/MODEL_CARD.md, "Noisy photos").
 NOISY_PHOTO = 6.0
 DENOISE_SIGMA = 1.0  # px at the information scale: the grain goes, a 40 px face's features stay
-# HOG scores a face it is unsure of below the floor (thresholds.json: detector_min_score). From
-# UNSURE_FLOOR up to the floor, dlib's CNN detector looks again at the detection's place and scale
-# (cnn_detector.score_at), and keeps it if it scores it at least CNN_CONFIRMS. The CNN alone finds
-# most of what HOG misses, but scanning a whole photo with it costs ~9 times HOG's pass, and the
-# extra faces cost precision (models/MODEL_CARD.md, "A second opinion on unsure faces").
-UNSURE_FLOOR = -0.8
+# HOG scores a face it is unsure of below the floor (thresholds.json: detector_min_score). Its two
+# best detections from UNSURE_FLOOR up to the floor get a second opinion: dlib's CNN detector
+# looks again at the detection's place and scale (cnn_detector.score_at, ~18 ms) and keeps it if
+# it scores it at least CNN_CONFIRMS. Scanning a whole photo with the CNN finds more but costs ~9
+# times HOG's pass, and its extra faces cost precision; lowering the floor alone proposes
+# strangers (models/MODEL_CARD.md, "A second opinion on unsure faces").
+UNSURE_FLOOR = -1.0
 CNN_CONFIRMS = 0.3
+UNSURE_ASKED = 2  # a photo's unsure detections asked about, HOG's best first: bounds the cost
 
 
 Detected = tuple[dlib.rectangle, float]  # a detection and its detector score
@@ -129,32 +131,39 @@ class FaceEngine:
         second_look: bool = True,
         confirm: bool = True,
     ) -> list[Detected]:
-        height, width = rgb.shape[:2]
+        colour = Image.fromarray(rgb)
+        floor = min(self.min_score, UNSURE_FLOOR) if confirm else self.min_score
+        faces = self._hog(colour, upscale, second_look, floor)
+        sure = [(rect, score) for rect, score in faces if score >= self.min_score]
+        # HOG's unsure detections, from UNSURE_FLOOR up to the floor: blurred, dark, turned and
+        # re-compressed faces, among many shadows and patterns. dlib's CNN detector, looking at
+        # each one's place and scale, tells the faces from the rest.
+        unsure = sorted((d for d in faces if d[1] < self.min_score), key=lambda d: -d[1])
+        sure += [(rect, s) for rect, s in unsure[:UNSURE_ASKED] if self._confirmed(colour, rect)]
+        return sure
+
+    def _hog(
+        self, colour: Image.Image, upscale: float, second_look: bool, floor: float
+    ) -> list[Detected]:
+        """HOG's detections down to `floor`, in the photo's pixels (a grainy photo's second look
+        joins them; scores from the engine's floor up count as sure there)."""
+        width, height = colour.size
         factor = upscale * min(1.0, INFORMATION_SIDE / max(width, height))
         # A photo smaller than the information scale is upsampled by the full factor, as the CLI
         # does; a larger decoded photo is brought to the same detection size.
-        grey = Image.fromarray(rgb).convert("L")
+        grey = colour.convert("L")
         size = (round(width * factor), round(height * factor))
-        floor = min(self.min_score, UNSURE_FLOOR) if confirm else self.min_score
         found = self._run(grey, size, floor)
         if second_look and grain(_at_information_scale(grey)) > NOISY_PHOTO:
             # A second look at a smoothed copy; what the first pass found stays (fine texture
             # also reads as grain, and smoothing it would lose small sharp faces).
             smooth = self._run(grey.filter(ImageFilter.GaussianBlur(DENOISE_SIGMA)), size, floor)
             found = _union(found, smooth, self.min_score)
-        faces = [(_scaled_rect(rect, 1 / factor, width, height), score) for rect, score in found]
-        sure = [(rect, score) for rect, score in faces if score >= self.min_score]
-        # HOG's unsure detections, from UNSURE_FLOOR up to the floor: blurred, dark, turned and
-        # re-compressed faces, among many shadows and patterns. dlib's CNN detector, looking at
-        # each one's place and scale, tells the faces from the rest.
-        for rect, score in faces:
-            if score < self.min_score and self._confirmed(rgb, rect):
-                sure.append((rect, score))
-        return sure
+        return [(_scaled_rect(rect, 1 / factor, width, height), score) for rect, score in found]
 
-    def _confirmed(self, rgb: np.ndarray, rect: dlib.rectangle) -> bool:
+    def _confirmed(self, colour: Image.Image, rect: dlib.rectangle) -> bool:
         box = (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
-        return self._cnn.score_at(rgb, box) >= CNN_CONFIRMS
+        return self._cnn.score_at(colour, box) >= CNN_CONFIRMS
 
     def _run(self, grey: Image.Image, size: tuple[int, int], floor: float) -> list[Detected]:
         if size != grey.size:

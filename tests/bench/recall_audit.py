@@ -52,10 +52,10 @@ from platform_set import PROJECT_ROOT, SETS, build
 
 from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
-from service.faces.engine import CNN_CONFIRMS, UNSURE_FLOOR
+from service.faces.engine import CNN_CONFIRMS, UNSURE_ASKED, UNSURE_FLOOR
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
-CACHE_VERSION = 7
+CACHE_VERSION = 9
 # multiple of the production detection scale, and whether a grainy photo gets its second look
 VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 # With --cnn-scan: dlib's CNN detector (cnn_detector.py) over the whole photo from the production
@@ -77,7 +77,7 @@ def _start() -> None:
     from service.faces.engine import FaceEngine
     from service.faces.modelfiles import verified_model_files
 
-    _engine = FaceEngine(verified_model_files(), min_score=AUDIT_FLOOR)
+    _engine = FaceEngine(verified_model_files(), min_score=_production_floor())
     _cnn = CnnFaceDetector()
 
 
@@ -135,11 +135,12 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     out: dict = {"name": Path(path).name, "decode_s": t_decode, "shape": photo.rgb.shape[:2]}
     out["grain"] = grain(_at_information_scale(Image.fromarray(photo.rgb).convert("L")))
     passes = {}
+    colour = Image.fromarray(photo.rgb)
     for variant, (mult, second_look) in VARIANTS.items():
+        # HOG as the engine runs it (grainy photos' union judged at the production floor), its
+        # detections kept down to the audit's floor; the CNN's opinion is cached apart (below).
         t0 = time.perf_counter()
-        detected = _engine._detect(
-            photo.rgb, upscale=DETECTION_UPSCALE * mult, second_look=second_look
-        )
+        detected = _engine._hog(colour, DETECTION_UPSCALE * mult, second_look, AUDIT_FLOOR)
         passes[variant] = (detected, time.perf_counter() - t0)
     if cnn_scan:
         passes.update(_cnn_passes(photo.rgb))
@@ -163,7 +164,7 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     t0 = time.perf_counter()
     floor = _production_floor()
     out["base"]["confirm"] = [
-        _engine._cnn.score_at(photo.rgb, (r.left(), r.top(), r.right() + 1, r.bottom() + 1))
+        _engine._cnn.score_at(colour, (r.left(), r.top(), r.right() + 1, r.bottom() + 1))
         if s < floor
         else None
         for r, s in passes["base"][0]
@@ -182,16 +183,10 @@ def _reference(path: str) -> np.ndarray | None:
     from service.faces.engine import NotOneFace
 
     assert _engine is not None
-    saved = _engine.min_score
     try:
-        from service.faces.matching import Thresholds
-
-        _engine.min_score = Thresholds.load().detector_min_score
         return _engine.reference(Path(path).read_bytes())[1].encoding
     except NotOneFace:
         return None
-    finally:
-        _engine.min_score = saved
 
 
 def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) -> dict:
@@ -287,15 +282,15 @@ def source(
     extra_when=None,
     extra_floor: float | None = None,
     first: str = "base",
-    verified: tuple[float, float] | None = (UNSURE_FLOOR, CNN_CONFIRMS),
+    verified: tuple[float, float, int | None] | None = (UNSURE_FLOOR, CNN_CONFIRMS, UNSURE_ASKED),
     confirmed_by: str = "score_at",
 ) -> Source:
     """The faces of the production pass at this floor; with `extra`, a second pass's detections
     that overlap none of the first pass's are added, on photos where `extra_when(entry)` holds.
-    With `verified` (low, score), the production pass's detections from `low` up to the floor
-    are kept too where the CNN scored them at least `score`: at their own place and scale as the
-    engine asks it (`confirmed_by` "score_at"), or with a window of its whole-pyramid scan
-    ("cnn", needs --cnn-scan)."""
+    With `verified` (low, score, cap), the production pass's detections from `low` up to the
+    floor (the `cap` best of a photo's) are kept too where the CNN scored them at least `score`:
+    at their own place and scale as the engine asks it (`confirmed_by` "score_at"), or with a
+    window of its whole-pyramid scan ("cnn", needs --cnn-scan)."""
     names = sorted(ex["refs"])
     photo, box, score, codes, truth_of = [], [], [], [], []
     detect_s = 0.0
@@ -306,8 +301,9 @@ def source(
         kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
         if verified:  # the CNN's scores were cached for the production pass only
             assert first == "base" or confirmed_by != "score_at"
-            low, least = verified
+            low, least, cap = verified
             unsure = [i for i, s in enumerate(base["scores"]) if low <= s < floor]
+            unsure = sorted(unsure, key=lambda i: -base["scores"][i])[:cap]
             if confirmed_by == "score_at":
                 kept += [i for i in unsure if base["confirm"][i] >= least]
                 # the CNN's time over every cached unsure detection, in proportion to those asked
@@ -695,18 +691,23 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         ),
         "no CNN second opinion on unsure faces": (rule, "min", {"verified": None}),
         **{
-            f"CNN second opinion from {low}, confirms at {t}": (
+            f"CNN second opinion from {low}, confirms at {t}, asked about {cap or 'all'}": (
                 rule,
                 "min",
-                {"verified": (low, t)},
+                {"verified": (low, t, cap)},
             )
-            for low, t in (
-                (-0.6, 0.0),
-                (-0.6, 0.3),
-                (-0.6, 0.6),
-                (-0.8, 0.6),
-                (-1.0, 0.3),
-                (-1.0, 0.6),
+            for low, t, cap in (
+                (-0.6, 0.0, None),
+                (-0.6, 0.3, None),
+                (-0.6, 0.6, None),
+                (-0.8, 0.3, None),
+                (-0.8, 0.6, None),
+                (-0.8, 0.3, 1),
+                (-0.8, 0.3, 2),
+                (-0.8, 0.3, 3),
+                (-1.0, 0.3, None),
+                (-1.0, 0.3, 2),
+                (-1.0, 0.6, None),
             )
         },
     }

@@ -102,13 +102,14 @@ def test_it_reads_the_network_of_the_model_file() -> None:
 def test_scores_a_candidate_box_as_the_whole_pyramid_would(
     detector: CnnFaceDetector, faces_dir: Path
 ) -> None:
-    rgb = np.asarray(Image.open(faces_dir / "dev/_multi/kit_with_rose.jpg").convert("RGB"))
+    image = Image.open(faces_dir / "dev/_multi/kit_with_rose.jpg").convert("RGB")
+    rgb = np.asarray(image)
     faces = detector.detect(rgb, scales=pyramid(1.0, side=min(rgb.shape[:2])))
     assert len(faces) == 2
     for face in faces:
         # a HOG box is tighter than the CNN's window and sits a little off its centre
         w = face.right - face.left
         box = (face.left + 0.1 * w, face.top + 0.15 * w, face.right - 0.1 * w, face.bottom)
-        assert detector.score_at(rgb, box) == pytest.approx(face.score, abs=0.3)
+        assert detector.score_at(image, box) == pytest.approx(face.score, abs=0.3)
     top_left = (0.0, 0.0, faces[0].right - faces[0].left, faces[0].bottom - faces[0].top)
-    assert detector.score_at(rgb, top_left) < 0
+    assert detector.score_at(image, top_left) < 0
