@@ -36,7 +36,7 @@ DENOISE_SIGMA = 1.0  # px at the information scale: the grain goes, a 40 px face
 # it scores it at least CNN_CONFIRMS. Scanning a whole photo with the CNN finds more but costs ~9
 # times HOG's pass, and its extra faces cost precision; lowering the floor alone proposes
 # strangers (models/MODEL_CARD.md, "A second opinion on unsure faces").
-UNSURE_FLOOR = -1.0
+UNSURE_FLOOR = -0.8
 CNN_CONFIRMS = 0.3
 UNSURE_ASKED = 2  # a photo's unsure detections asked about, HOG's best first: bounds the cost
 
