@@ -7,8 +7,9 @@ and one 9x9 scoring filter, each followed by an affine and a relu except the las
 
 dlib runs it on its own matrix product here (the dlib-bin wheel has no BLAS): 7-47 s a photo.
 This runs it as `encoder.py` runs the ResNet: one im2col copy and one OpenBLAS matmul per
-convolution. It finds faces HOG misses (turned, low quality, dark), but costs far more than HOG,
-so the engine asks it only about the levels and photos it names (engine.FaceEngine._detect).
+convolution. It finds faces HOG misses (turned, low quality, dark), but scanning a whole photo
+costs ~9 times HOG's pass, so the engine only asks it about the spots HOG is unsure of
+(`score_at`, ~18 ms each; engine.FaceEngine._detect).
 
 Where dlib tiles the pyramid's levels into one image, each level here is its own input, framed
 in black as dlib frames its tiles (11 px, `pyramid_outer_padding`). A convolution is the same
@@ -18,7 +19,6 @@ which dlib places where the tiling puts them.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,8 @@ CHUNK_VALUES = 4_000_000
 FRAME = 11  # black pixels around each level, as around dlib's tiled pyramid
 # score_at's crops keep this much context around each window centre they score, in pixels of the
 # level. The receptive field reaches 94 px; cutting it at 70 moves a score by up to 0.7 (the zero
-# padding stands in for the image) but changed no decision on the bench sets, for 36% less time.
+# padding stands in for the image) but changed no decision on half of either bench set's unsure
+# detections, for 36% less time.
 CONTEXT = 70
 REDUCING_GAP = 3.0  # PIL's resize: reduce by whole pixels first while 3x larger than the target
 NEAR = 0.2  # score_at: windows centred within this share of the box's width of its centre
@@ -140,15 +141,11 @@ def _conv(x: F32, conv: Conv) -> F32:
 
 
 class CnnFaceDetector:
-    """dlib.cnn_face_detection_model_v1 on numpy, a level at a time. Load once per process."""
+    """dlib.cnn_face_detection_model_v1 on numpy, a level at a time. Load once per process; safe
+    to share between threads (no scratch buffers are kept)."""
 
     def __init__(self, model_path: Path | None = None) -> None:
         self._model = read_model(model_path or default_model_path())
-        self._lock = threading.Lock()
-
-    @property
-    def window(self) -> int:
-        return max(self._model.window)
 
     def scores(self, rgb: np.ndarray) -> F32:
         """The score map of one pyramid level: (rows, columns) over the output grid."""
