@@ -55,7 +55,7 @@ from service.faces.decision import Cohort, DecisionRule
 from service.faces.engine import CNN_CONFIRMS, UNSURE_ASKED, UNSURE_FLOOR
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 # multiple of the production detection scale, and whether a grainy photo gets its second look
 VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 # With --cnn-scan: dlib's CNN detector (cnn_detector.py) over the whole photo from the production
@@ -63,6 +63,8 @@ VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 # pyramid. ~9 times the HOG pass: cached apart.
 CNN_VARIANTS = ("cnn_small", "cnn")
 CNN_SMALL_LEVELS = 4
+# The production pass's faces encoded as the references are: the mean over 10 jittered copies
+JITTERED = "base_j10"
 
 
 # ---------------------------------------------------------------- extraction (workers)
@@ -170,6 +172,13 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
         for r, s in passes["base"][0]
     ]
     out["base"]["confirm_s"] = time.perf_counter() - t0
+    from service.faces.jitter import jittered
+
+    t0 = time.perf_counter()
+    chips = face_chips(photo.rgb, [_engine._landmarks(photo.rgb, r) for r, _ in passes["base"][0]])
+    codes = [_engine._encoder.encode(jittered(chip, 10)).mean(axis=0) for chip in chips]
+    out[JITTERED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
+    out[JITTERED]["encode_s"] = time.perf_counter() - t0
     return out
 
 
@@ -218,7 +227,7 @@ def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) ->
     for i, ph in enumerate(photos):
         entry = {"name": ph["name"], "decode_s": ph["decode_s"], "shape": list(ph["shape"])}
         entry["grain"] = ph["grain"]
-        for variant in (v for v in ph if v in VARIANTS or v in CNN_VARIANTS):
+        for variant in (v for v in ph if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
             v = ph[variant]
             arrays[f"p{i}_{variant}"] = v["encodings"]
             keys = ("boxes", "scores", "detect_s", "chips_s", "encode_s", "confirm", "confirm_s")
@@ -237,7 +246,7 @@ def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) ->
 def _unpack(meta: dict, arrays) -> dict:
     photos = {}
     for i, entry in enumerate(meta["photos"]):
-        for variant in (v for v in entry if v in VARIANTS or v in CNN_VARIANTS):
+        for variant in (v for v in entry if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
             entry[variant]["encodings"] = arrays[f"p{i}_{variant}"]
         photos[entry["name"]] = entry
     refs: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -300,7 +309,7 @@ def source(
         base = entry[first]
         kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
         if verified:  # the CNN's scores were cached for the production pass only
-            assert first == "base" or confirmed_by != "score_at"
+            assert first in ("base", JITTERED) or confirmed_by != "score_at"
             low, least, cap = verified
             unsure = [i for i, s in enumerate(base["scores"]) if low <= s < floor]
             unsure = sorted(unsure, key=lambda i: -base["scores"][i])[:cap]
@@ -690,6 +699,11 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             {"first": "one_look", "verified": None},
         ),
         "no CNN second opinion on unsure faces": (rule, "min", {"verified": None}),
+        "every face encoded as the references are (10 jitters)": (
+            rule,
+            "min",
+            {"first": JITTERED},
+        ),
         **{
             f"CNN second opinion from {low}, confirms at {t}, asked about {cap or 'all'}": (
                 rule,
@@ -862,7 +876,7 @@ def timing(ex: dict) -> None:
     t = Counter()
     for e in ex["photos"].values():
         t["decode"] += e["decode_s"]
-        for v in (v for v in e if v in VARIANTS or v in CNN_VARIANTS):
+        for v in (v for v in e if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
             for k in ("detect_s", "chips_s", "encode_s", "confirm_s"):
                 t[f"{v} {k}"] += e[v].get(k, 0.0)
     print(
