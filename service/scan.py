@@ -389,7 +389,7 @@ def _checkpoint(
         _renew(session, ctx, scan, photos_done=done, photos_total=scan.photos_total)
         if any(result.faces for _, result in batch):
             assert scan.id is not None
-            sealed = ctx.box.seal_bytes(pack(batch, ctx.rule.possible))
+            sealed = ctx.box.seal_bytes(pack(batch, ctx.rule.reach))
             session.add(ScanChunk(scan_id=scan.id, seq=scan.photos_done, sealed=sealed))
     scan.photos_done = done
 

@@ -61,7 +61,9 @@ class ScanFaces:
         return cls(Cohort.stack(encodings, distances, 1), near)
 
 
-def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], possible: float) -> bytes:
+def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], reach: float) -> bytes:
+    """Every face's encoding and distance; for the faces within `reach` of the owner (the ones the
+    decision may propose), where they are and their pictures."""
     encodings: list[np.ndarray] = []
     distances: list[float] = []
     near: list[dict[str, Any]] = []
@@ -69,7 +71,7 @@ def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], possible: float) -> bytes
     for item, result in batch:
         thumb_key = ""
         for face in result.faces:
-            if face.nearest <= possible:
+            if face.nearest <= reach:
                 if result.thumbnail and not thumb_key:
                     thumb_key = f"thumb_{len(thumbnails)}"
                     thumbnails[thumb_key] = np.frombuffer(result.thumbnail, dtype=np.uint8)

@@ -60,6 +60,11 @@ class DecisionRule:
     group_reach: float = 0.7
     stranger_radius: float = 0.5  # a look-alike group other than the person's own
 
+    @property
+    def reach(self) -> float:
+        """The farthest a face may be from a person's references and still be proposed."""
+        return max(self.possible, self.expand_reach if self.expand_radius > 0 else 0.0)
+
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> DecisionRule:
         data = json.loads(path.read_text())

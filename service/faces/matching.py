@@ -19,14 +19,19 @@ class Thresholds:
     strong: float
     possible: float
     detector_min_score: float
+    # The farthest a face may be and still be proposed (query expansion reaches past `possible`):
+    # a scan keeps such faces' pictures until the source is decided.
+    reach: float
 
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> Thresholds:
         data = json.loads(path.read_text())
+        possible = float(data["possible"])
         return cls(
             strong=float(data["strong"]),
-            possible=float(data["possible"]),
+            possible=possible,
             detector_min_score=float(data["detector_min_score"]),
+            reach=max(possible, float(data.get("decision", {}).get("expand_reach", possible))),
         )
 
 

@@ -55,9 +55,9 @@ class PhotoScan:
     def faces_found(self) -> int:
         return len(self.faces)
 
-    def near(self, possible: float) -> list[FoundFace]:
+    def near(self, reach: float) -> list[FoundFace]:
         """The faces within reach of an enrolled person: the ones a decision may propose."""
-        return [face for face in self.faces if face.nearest <= possible]
+        return [face for face in self.faces if face.nearest <= reach]
 
 
 # --- the worker side: one engine per process -------------------------------------------------
@@ -100,13 +100,13 @@ def _scan_photo(data: bytes, thumbnails: bool, gallery: Gallery) -> PhotoScan:
         for face, code, dist in zip(faces, encodings, distances, strict=True)
     )
     scan = PhotoScan(faces=found)
-    if not (thumbnails and scan.near(thresholds.possible)):
+    if not (thumbnails and scan.near(thresholds.reach)):
         return scan
     # Cut from the decoded photo, sharper than the thumbnail; every other face in reach blurred.
     boxes = [face.box for face in found]
     found = tuple(
         replace(face, view=owner_view(photo, face.box, boxes[:i] + boxes[i + 1 :]))
-        if face.nearest <= thresholds.possible
+        if face.nearest <= thresholds.reach
         else face
         for i, face in enumerate(found)
     )
