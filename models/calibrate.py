@@ -166,9 +166,10 @@ def simulate(photos: Photos, people: list[str], rule: DecisionRule | None, seed:
         & ~np.isin(np.arange(len(photos.person)), used)
     )
     probes = photos.probe[export]
+    over = np.mean if rule is not None and rule.references == "mean" else np.min
     distances = np.stack(
         [
-            np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2).min(1)
+            over(np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2), axis=1)
             for o in owners
         ],
         axis=1,

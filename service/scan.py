@@ -251,7 +251,7 @@ def _claim(
             key = str(friend.owner_id)
             members[key] = _Member(friend.owner_id, friend.id, _known(ctx, session, scan, friend))
             codes[key] = np.array([ctx.box.open(sealed) for sealed in refs])
-    return scan, source, Gallery(codes), members
+    return scan, source, Gallery(codes, over=ctx.rule.references), members
 
 
 def _helped(session: Session, scan: Scan) -> list[Friend]:

@@ -88,6 +88,7 @@ def run_scan(reference: Path, photos: Sequence[Path], workers: int | None) -> Sc
     if not reference.is_dir():
         raise ScanRefused(f"--reference {reference} must be a folder of reference photos")
     thresholds = Thresholds.load()
+    rule = DecisionRule.load()
     items = itertools.chain.from_iterable(iter_photos(path) for path in photos)
     progress = _Progress(sys.stderr)
     try:
@@ -97,11 +98,12 @@ def run_scan(reference: Path, photos: Sequence[Path], workers: int | None) -> Sc
             if not refs.people:
                 raise ScanRefused(f"no usable reference photo (one face each) in {reference}")
             report = ScanReport(errors=[{"photo": p, "error": e} for p, e in refs.errors])
-            scanner.gallery = Gallery({n: np.array(codes) for n, codes in refs.people.items()})
+            people = {n: np.array(codes) for n, codes in refs.people.items()}
+            scanner.gallery = Gallery(people, over=rule.references)
             for item, result in scanner.scan(items):
                 report.add(item, result)
                 progress.tick(report.photos_seen)
-        report.decide(scanner.gallery, DecisionRule.load())
+        report.decide(scanner.gallery, rule)
     except ArchiveError as e:
         raise ScanRefused(str(e)) from None
     finally:

@@ -4,7 +4,8 @@ One nearest distance under a global threshold cannot be fair with this encoder: 
 groups sit as close to an owner as the owner's own photos do (see models/MODEL_CARD.md). So a face
 is proposed for its nearest enrolled person only when all of these hold:
 
-1. **Near**: within `possible` of one of that person's references (dlib's operating point).
+1. **Near**: within `possible` of that person's references, over all of them (`references`: the
+   mean distance to them, or the nearest's).
 2. **Stands out from the source** (Z-norm): the distances from that person's references to every
    face of the same source are mostly strangers' distances, a cohort that is dense where the
    person's look-alikes are. The face's distance, normalised by the cohort's mean and spread, must
@@ -39,6 +40,10 @@ class DecisionRule:
 
     possible: float = 0.6
     strong: float = 0.5
+    # A face's distance to a person: to their "nearest" reference, or the "mean" over them. With
+    # two or three references the mean is steadier than the nearest, which one lucky reference
+    # decides; the bands above apply to it.
+    references: str = "mean"
     z_max: float = -2.5
     competitor_margin: float = 0.1
     group_radius: float = 0.4
@@ -93,7 +98,7 @@ class Cohort:
     """Every face of one source: its encoding, and its distance to each enrolled person."""
 
     encodings: np.ndarray  # (faces, 128) float32
-    distances: np.ndarray  # (faces, people): to the person's nearest reference
+    distances: np.ndarray  # (faces, people): Gallery.distances, the rule's `references`
 
     @classmethod
     def empty(cls, people: int) -> Cohort:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.faces.decision import DecisionRule
 from service.faces.modelfiles import MODELS_DIR
 
 
@@ -36,9 +37,17 @@ class Thresholds:
 
 
 class Gallery:
-    """The enrolled people's reference encodings, stacked so one matrix product serves them all."""
+    """The enrolled people's reference encodings, stacked so one matrix product serves them all.
 
-    def __init__(self, people: Mapping[str, np.ndarray]) -> None:
+    A face's distance to a person is to their nearest reference, or the mean over their references
+    (`over`, the decision rule's `references`)."""
+
+    def __init__(
+        self, people: Mapping[str, np.ndarray], over: str = DecisionRule.references
+    ) -> None:
+        if over not in ("nearest", "mean"):
+            raise ValueError(f"distance over references: 'nearest' or 'mean', not {over!r}")
+        self.over = over
         people = {name: np.atleast_2d(codes) for name, codes in people.items() if len(codes)}
         self.names = sorted(people)
         self._owners = (
@@ -60,12 +69,13 @@ class Gallery:
         )
 
     def distances(self, encodings: np.ndarray) -> np.ndarray:
-        """(faces, people): each face's distance to each person's closest reference."""
+        """(faces, people): each face's distance to each person (see `over`)."""
         if not len(encodings) or not len(self.names):
             return np.zeros((len(encodings), len(self.names)), dtype=np.float32)
         diff = encodings[:, None, :] - self._codes[None, :, :]
         distances = np.sqrt(np.einsum("fkd,fkd->fk", diff, diff))
         per_person = np.empty((len(encodings), len(self.names)), dtype=np.float32)
+        combine = np.min if self.over == "nearest" else np.mean
         for i in range(len(self.names)):
-            per_person[:, i] = distances[:, self._owners == i].min(axis=1)
+            per_person[:, i] = combine(distances[:, self._owners == i], axis=1)
         return per_person

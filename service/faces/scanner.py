@@ -34,7 +34,7 @@ from service.ingest.items import PhotoItem
 class FoundFace:
     box: tuple[int, int, int, int]
     encoding: np.ndarray  # float32, until the source's decision
-    distances: np.ndarray  # to each person of the gallery (their closest reference)
+    distances: np.ndarray  # to each person of the gallery (Gallery.distances)
     view: OwnerView | None = None  # what the owner may be shown: near faces only, when asked for
 
     @property

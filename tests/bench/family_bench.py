@@ -81,7 +81,7 @@ def decided(src: Source, truth: dict, rule: DecisionRule, galleries: list[list[s
     results = []
     for names in galleries:
         one = replace(src, names=names)
-        d = distances_to(one.encodings, names, one.refs)
+        d = distances_to(one.encodings, names, one.refs, rule.references)
         tr = trace_decide(one, rule, distances=d)
         check_against_decide(one, rule, tr)
         results.append(evaluate(one, truth, tr, d_all=d, possible=rule.possible))

@@ -53,6 +53,7 @@ from platform_set import PROJECT_ROOT, SETS, build
 from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
 from service.faces.engine import CNN_CONFIRMS, UNSURE_ASKED, UNSURE_FLOOR
+from service.faces.matching import Gallery
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
 CACHE_VERSION = 10
@@ -274,13 +275,12 @@ class Source:
 
 
 def distances_to(
-    encodings: np.ndarray, names: list[str], refs: dict, how: str = "min"
+    encodings: np.ndarray, names: list[str], refs: dict, how: str = "nearest"
 ) -> np.ndarray:
-    out = np.zeros((len(encodings), len(names)), np.float32)
-    for k, n in enumerate(names):
-        d = np.linalg.norm(encodings[:, None, :] - refs[n][None, :, :].astype(np.float32), axis=2)
-        out[:, k] = d.min(axis=1) if how == "min" else d.mean(axis=1)
-    return out
+    """As the scan measures them (Gallery.distances), over each person's references `how`."""
+    gallery = Gallery({n: refs[n].astype(np.float32) for n in names}, over=how)
+    columns = [gallery.names.index(n) for n in names]
+    return gallery.distances(encodings.astype(np.float32))[:, columns]
 
 
 def source(
@@ -374,7 +374,11 @@ def trace_decide(
 ) -> Trace:
     """decision.decide, with every near face's fate recorded. Must propose exactly what decide()
     proposes (checked in main)."""
-    d_all = distances_to(src.encodings, src.names, src.refs) if distances is None else distances
+    d_all = (
+        distances_to(src.encodings, src.names, src.refs, rule.references)
+        if distances is None
+        else distances
+    )
     cohort = Cohort(src.encodings, d_all)
     if anchors is None:
         anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
@@ -636,7 +640,7 @@ def load(name: str, workers: int, cnn_scan: bool = False) -> tuple[dict, dict]:
 
 
 def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
-    d = distances_to(src.encodings, src.names, src.refs)
+    d = distances_to(src.encodings, src.names, src.refs, rule.references)
     anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
     got = {
         (p.face, p.person) for p in dec.decide(Cohort(src.encodings, d), src.names, anchors, rule)
@@ -647,67 +651,79 @@ def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
 
 def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
     """Every change tried, on both sets, reported per fold of the owners."""
-    z = {f"z_max {v}": (replace(rule, z_max=v), "min", {}) for v in (-2.25, -2.0, -1.75)}
+    z = {f"z_max {v}": (replace(rule, z_max=v), rule.references, {}) for v in (-2.25, -2.0, -1.75)}
     tried: dict[str, tuple[DecisionRule, str, dict]] = {
-        "shipped": (rule, "min", {}),
+        "shipped": (rule, rule.references, {}),
         **z,
-        "possible 0.62": (replace(rule, possible=0.62), "min", {}),
-        "possible 0.64, z_max -2.25": (replace(rule, possible=0.64, z_max=-2.25), "min", {}),
-        "expand_radius 0.50": (replace(rule, expand_radius=0.50), "min", {}),
-        "expand_radius 0.52": (replace(rule, expand_radius=0.52), "min", {}),
+        "possible 0.62": (replace(rule, possible=0.62), rule.references, {}),
+        "possible 0.64, z_max -2.25": (
+            replace(rule, possible=0.64, z_max=-2.25),
+            rule.references,
+            {},
+        ),
+        "expand_radius 0.48": (replace(rule, expand_radius=0.48), rule.references, {}),
+        "expand_radius 0.56": (replace(rule, expand_radius=0.56), rule.references, {}),
         **{
-            f"expand_reach {v}": (replace(rule, expand_reach=v), "min", {})
+            f"expand_reach {v}": (replace(rule, expand_reach=v), rule.references, {})
             for v in (0.6, 0.62, 0.66)
         },
-        "mean over references, expand_radius 0.52, expand_reach 0.64": (
-            replace(rule, expand_radius=0.52, expand_reach=0.64),
+        "nearest reference, expand_radius 0.48 (before)": (
+            replace(rule, expand_radius=0.48),
+            "nearest",
+            {},
+        ),
+        "nearest reference": (rule, "nearest", {}),
+        "mean over references, expand_radius 0.48": (
+            replace(rule, expand_radius=0.48),
             "mean",
             {},
         ),
-        "group_min 5": (replace(rule, group_min=5), "min", {}),
-        "no group test": (replace(rule, group_min=10**6), "min", {}),
-        "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), "min", {}),
-        "mean over references": (rule, "mean", {}),
-        "mean over references, z_max -2.6": (replace(rule, z_max=-2.6), "mean", {}),
+        **{
+            f"faces {lo}-{hi} from an owner encoded with 10 jitters": (
+                rule,
+                rule.references,
+                {"jitter_band": (lo, hi)},
+            )
+            for lo, hi in ((0.5, 0.68), (0.55, 0.66), (0.58, 0.66), (0.6, 0.66), (0.6, 0.7))
+        },
+        "group_min 5": (replace(rule, group_min=5), rule.references, {}),
+        "no group test": (replace(rule, group_min=10**6), rule.references, {}),
+        "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), rule.references, {}),
+        "z_max -2.6": (replace(rule, z_max=-2.6), rule.references, {}),
         **{
             f"detector floor {f}, no second opinion": (
                 rule,
-                "min",
+                rule.references,
                 {"floor": f, "verified": None},
             )
             for f in (-0.4, -0.5, -0.6)
         },
         "2nd pass x1.5, photos <= 1100 px": (
             rule,
-            "min",
+            rule.references,
             {"extra": "up15", "extra_when": lambda e, t: max(t["size"]) <= 1100},
         ),
         "2nd pass x1.5, screenshots": (
             rule,
-            "min",
+            rule.references,
             {"extra": "up15", "extra_when": lambda e, t: t["kind"] == "screenshot"},
         ),
-        "2nd pass x1.5, every photo": (rule, "min", {"extra": "up15"}),
-        "mean over references, floor -0.5, no second opinion": (
-            rule,
-            "mean",
-            {"floor": -0.5, "verified": None},
-        ),
+        "2nd pass x1.5, every photo": (rule, rule.references, {"extra": "up15"}),
         "no second look at grainy photos, nor CNN": (
             rule,
-            "min",
+            rule.references,
             {"first": "one_look", "verified": None},
         ),
-        "no CNN second opinion on unsure faces": (rule, "min", {"verified": None}),
+        "no CNN second opinion on unsure faces": (rule, rule.references, {"verified": None}),
         "every face encoded as the references are (10 jitters)": (
             rule,
-            "min",
+            rule.references,
             {"first": JITTERED},
         ),
         **{
             f"CNN second opinion from {low}, confirms at {t}, asked about {cap or 'all'}": (
                 rule,
-                "min",
+                rule.references,
                 {"verified": (low, t, cap)},
             )
             for low, t, cap in (
@@ -728,13 +744,13 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
     scanned: dict[str, tuple[DecisionRule, str, dict]] = {
         "CNN window on unsure faces (whole-pyramid scan), from -0.6, >= 0.3": (
             rule,
-            "min",
+            rule.references,
             {"confirmed_by": "cnn"},
         ),
         **{
             f"CNN scan, small levels >= {t}, grainy photos": (
                 rule,
-                "min",
+                rule.references,
                 {"extra": "cnn_small", "extra_floor": t, "extra_when": _grainy},
             )
             for t in (0.0, 0.3)
@@ -742,14 +758,14 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         **{
             f"CNN scan, small levels >= {t}, every photo": (
                 rule,
-                "min",
+                rule.references,
                 {"extra": "cnn_small", "extra_floor": t},
             )
             for t in (0.0, 0.3)
         },
         "CNN scan, whole pyramid >= 0.0, every photo": (
             rule,
-            "min",
+            rule.references,
             {"extra": "cnn", "extra_floor": 0.0},
         ),
     }
@@ -761,13 +777,26 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             f"\n== {name}: changes tried (owners by fold; worst = largest wrong share of a group)"
         )
         for tag, (r, how, kw) in tried.items():
+            kw = dict(kw)
+            band = kw.pop("jitter_band", None)
             src = source(ex, truth, **kw)
+            if band:
+                src = _jittered_in_band(src, source(ex, truth, **kw, first=JITTERED), band)
             d = distances_to(src.encodings, src.names, src.refs, how)
             res = evaluate(
                 src, truth, trace_decide(src, r, distances=d), d_all=d, possible=r.possible
             )
             cost = f"detect x{src.detect_s / base_s:.2f}, faces {len(src.encodings)}"
             print(line(tag, summarise(res)) + f" | {cost}")
+
+
+def _jittered_in_band(src: Source, jit: Source, band: tuple[float, float]) -> Source:
+    """`src` with the faces whose nearest owner is `band` away (lo, hi] encoded as references are
+    (the mean of 10 jittered copies), the others as the scan encodes them."""
+    lo, hi = band
+    d = distances_to(src.encodings, src.names, src.refs).min(axis=1)
+    pick = (d > lo) & (d <= hi)
+    return replace(src, encodings=np.where(pick[:, None], jit.encodings, src.encodings))
 
 
 def _grainy(entry: dict, photo: dict) -> bool:
@@ -859,9 +888,10 @@ def main() -> None:
         truth, ex = load(name, args.workers, args.cnn_scan)
         data[name] = (truth, ex)
         src = source(ex, truth)
-        tr = trace_decide(src, rule)
+        d = distances_to(src.encodings, src.names, src.refs, rule.references)
+        tr = trace_decide(src, rule, distances=d)
         check_against_decide(src, rule, tr)
-        res = evaluate(src, truth, tr)
+        res = evaluate(src, truth, tr, d_all=d, possible=rule.possible)
         print(f"\n== {name}: recall loss per stage (first failing step), shipped rule")
         print(stage_table(res))
         print(line("shipped rule", summarise(res)))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
+from service.faces.decision import DecisionRule
 from service.faces.engine import (
     INFORMATION_SIDE,
     NOISY_PHOTO,
@@ -122,15 +123,19 @@ def test_it_refuses_a_reference_without_exactly_one_face(
 
 
 def test_it_compares_with_every_reference_of_every_person() -> None:
-    gallery = Gallery(
-        {
-            "ann": np.array([[0.0] * 128, [1.0] + [0.0] * 127]),
-            "bea": np.array([[0.0] * 127 + [0.9]]),
-        }
-    )
+    people = {
+        "ann": np.array([[0.0] * 128, [1.0] + [0.0] * 127]),
+        "bea": np.array([[0.0] * 127 + [0.9]]),
+    }
     probe = np.array([[0.95] + [0.0] * 127, [0.0] * 127 + [0.8]])
-    assert np.allclose(gallery.distances(probe), [[0.05, 1.31], [0.8, 0.1]], atol=0.01)
-    assert gallery.centres().round(2)[0, 0] == 0.5
+    nearest = Gallery(people, over="nearest")
+    assert np.allclose(nearest.distances(probe), [[0.05, 1.31], [0.8, 0.1]], atol=0.01)
+    mean = Gallery(people, over="mean")
+    assert np.allclose(mean.distances(probe), [[0.5, 1.31], [1.04, 0.1]], atol=0.01)
+    assert Gallery(people).over == DecisionRule.load().references, "the scan's, by default"
+    assert nearest.centres().round(2)[0, 0] == 0.5
+    with pytest.raises(ValueError, match="nearest"):
+        Gallery(people, over="median")
 
 
 def _jpeg(image: Image.Image) -> bytes:
