@@ -38,7 +38,10 @@ from tests.test_api_journey import owner_token
 from tests.test_circles import Family, _circle_of_two, _enroll, _id, _invite_tess
 from tests.test_scan_resume import dana_shares, env_for
 
-PHOTOS = 60
+# Enough photos that three kills land mid-scan on a fast machine too: progress is recorded every
+# 2 s (scan.CHECKPOINT_SECONDS), ~24 of these photos on a 2-core machine of 2026, and each kill
+# waits for a checkpoint. With 60, the scan sometimes ended before the third kill.
+PHOTOS = 180
 KILLS = 3
 LEASE_S = 3
 SEED = int(os.environ.get("CHAOS_SEED", random.randrange(10**6)))
@@ -51,7 +54,7 @@ def export(faces_dir: Path, folder: Path) -> tuple[Path, list[str]]:
     path, shows_owner = folder / "export.zip", []
     with zipfile.ZipFile(path, "w") as z:
         for n in range(PHOTOS):
-            name = f"photos/{n:02}.jpg"
+            name = f"photos/{n:03}.jpg"
             data = owner if n % 3 == 0 else strangers[n % 2]
             z.writestr(name, data + n.to_bytes(2, "big"))
             if n % 3 == 0:
