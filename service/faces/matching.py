@@ -27,12 +27,11 @@ class Thresholds:
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> Thresholds:
         data = json.loads(path.read_text())
-        possible = float(data["possible"])
         return cls(
             strong=float(data["strong"]),
-            possible=possible,
+            possible=float(data["possible"]),
             detector_min_score=float(data["detector_min_score"]),
-            reach=max(possible, float(data.get("decision", {}).get("expand_reach", possible))),
+            reach=DecisionRule.load(path).reach,
         )
 
 
