@@ -807,19 +807,21 @@ def _grainy(entry: dict, photo: dict) -> bool:
 
 def simulated(rule: DecisionRule) -> None:
     """models/calibrate.py's simulated exports (30 splits per fold), each owner's nearest
-    reference against the mean over the owner's references, at a few z thresholds."""
+    reference against the mean (and median) over the owner's references: at a few z thresholds,
+    then with 3 references, at random or including the owner's worst photo (the one farthest,
+    on average, from their others: a poor reference, as an owner might enroll)."""
     sys.path.insert(0, str(PROJECT_ROOT / "models"))
     import calibrate as cal
 
     photos = cal.encode_all()
     folds = {"A": cal.folds(photos)[0], "B": cal.folds(photos)[1]}
 
-    def run(how: str, r: DecisionRule) -> str:
+    def run(how: str, r: DecisionRule, refs: int = 2, worst: bool = False) -> str:
         out = []
         for tag, fold in folds.items():
             total = cal.Tally.new()
             for seed in range(cal.SPLITS):
-                t = _simulate(cal, photos, fold, r, seed, how)
+                t = _simulate(cal, photos, fold, r, seed, how, refs, worst)
                 for mine, theirs in zip(vars(total).values(), vars(t).values(), strict=True):
                     mine.update(theirs)
             s = cal.summary(photos, total)
@@ -834,17 +836,31 @@ def simulated(rule: DecisionRule) -> None:
     for z in (-2.5, -2.25, -2.0):
         for how in ("min", "mean"):
             print(f"{how:4s} z_max {z:5}: {run(how, replace(rule, z_max=z))}", flush=True)
+    for refs, worst in ((3, False), (3, True), (2, True)):
+        for how in ("min", "mean", "median"):
+            tag = f"{refs} references{', the worst among them' if worst else ''}, {how}"
+            print(f"{tag:45s}: {run(how, rule, refs, worst)}", flush=True)
 
 
-def _simulate(cal, photos, people: list[str], rule: DecisionRule, seed: int, how: str):
-    """calibrate.simulate with the owner's distance taken as `how` over the references."""
+def _simulate(
+    cal,
+    photos,
+    people: list[str],
+    rule: DecisionRule,
+    seed: int,
+    how: str,
+    n_refs: int = 2,
+    worst: bool = False,
+):
+    """calibrate.simulate with the owner's distance taken as `how` over `n_refs` references;
+    with `worst`, one of them is the owner's photo farthest from their others."""
     rng = np.random.default_rng(seed)
     owners: list[str] = []
     for g in sorted(set(photos.group[np.isin(photos.person, people)])):
         members = sorted(set(photos.person[(photos.group == g) & np.isin(photos.person, people)]))
         rng.shuffle(members)
         owners += members[: (len(members) + rng.integers(2)) // 2]
-    refs = {o: rng.permutation(np.flatnonzero(photos.person == o))[:2] for o in owners}
+    refs = {o: _references(photos, o, rng, n_refs, worst) for o in owners}
     used = np.concatenate(list(refs.values()))
     export = np.flatnonzero(
         (np.isin(photos.person, people) | (photos.group == "dev"))
@@ -852,7 +868,8 @@ def _simulate(cal, photos, people: list[str], rule: DecisionRule, seed: int, how
     )
     probes = photos.probe[export]
     per_ref = [np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2) for o in owners]
-    distances = np.stack([x.min(1) if how == "min" else x.mean(1) for x in per_ref], axis=1)
+    combine = {"min": np.min, "mean": np.mean, "median": np.median}[how]
+    distances = np.stack([combine(x, axis=1) for x in per_ref], axis=1)
     anchors = np.array([photos.ref[refs[o]].mean(0) for o in owners])
     cohort = Cohort(probes.astype(np.float32), distances.astype(np.float32))
     tally = cal.Tally.new()
@@ -870,6 +887,16 @@ def _simulate(cal, photos, people: list[str], rule: DecisionRule, seed: int, how
         if person in refs and (i, person) not in chosen:
             tally.missed[person] += 1
     return tally
+
+
+def _references(photos, owner: str, rng, n_refs: int, worst: bool) -> np.ndarray:
+    mine = np.flatnonzero(photos.person == owner)
+    if not worst:
+        return rng.permutation(mine)[:n_refs]
+    codes = photos.probe[mine]
+    spread = np.linalg.norm(codes[:, None] - codes[None], axis=2).mean(axis=1)
+    bad = mine[spread.argmax()]
+    return np.array([bad, *rng.permutation(mine[mine != bad])[: n_refs - 1]])
 
 
 def main() -> None:
