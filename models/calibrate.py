@@ -21,6 +21,7 @@ import hashlib
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -150,26 +151,41 @@ def folds(photos: Photos) -> tuple[list[str], list[str]]:
     return a, b
 
 
-def simulate(photos: Photos, people: list[str], rule: DecisionRule | None, seed: int) -> Tally:
+def two_at_random(photos: Photos, owner: str, rng: np.random.Generator) -> np.ndarray:
+    """An owner's references: 2 of their photos, drawn at random."""
+    return rng.permutation(np.flatnonzero(photos.person == owner))[:2]
+
+
+def simulate(
+    photos: Photos,
+    people: list[str],
+    rule: DecisionRule | None,
+    seed: int,
+    *,
+    pick: Callable[[Photos, str, np.random.Generator], np.ndarray] = two_at_random,
+    combine: Callable[..., np.ndarray] | None = None,
+) -> Tally:
     """One export: half of each group owners, half strangers, plus the dev people as bystanders.
-    `rule` None is the old rule: nearest owner within 0.6."""
+    `rule` None is the old rule: nearest owner within 0.6. `pick` chooses each owner's references;
+    `combine` reduces a face's distances to them (by default as the rule's `references` says)."""
     rng = np.random.default_rng(seed)
     owners: list[str] = []
     for g in sorted(set(photos.group[np.isin(photos.person, people)])):
         members = sorted(set(photos.person[(photos.group == g) & np.isin(photos.person, people)]))
         rng.shuffle(members)
         owners += members[: (len(members) + rng.integers(2)) // 2]
-    refs = {o: rng.permutation(np.flatnonzero(photos.person == o))[:2] for o in owners}
+    refs = {o: pick(photos, o, rng) for o in owners}
     used = np.concatenate(list(refs.values()))
     export = np.flatnonzero(
         (np.isin(photos.person, people) | (photos.group == "dev"))
         & ~np.isin(np.arange(len(photos.person)), used)
     )
     probes = photos.probe[export]
-    over = np.mean if rule is not None and rule.references == "mean" else np.min
+    if combine is None:
+        combine = np.mean if rule is not None and rule.references == "mean" else np.min
     distances = np.stack(
         [
-            over(np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2), axis=1)
+            combine(np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2), axis=1)
             for o in owners
         ],
         axis=1,

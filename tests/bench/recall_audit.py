@@ -651,79 +651,58 @@ def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
 
 def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
     """Every change tried, on both sets, reported per fold of the owners."""
-    z = {f"z_max {v}": (replace(rule, z_max=v), rule.references, {}) for v in (-2.25, -2.0, -1.75)}
-    tried: dict[str, tuple[DecisionRule, str, dict]] = {
-        "shipped": (rule, rule.references, {}),
+    z = {f"z_max {v}": (replace(rule, z_max=v), {}) for v in (-2.25, -2.0, -1.75)}
+    tried: dict[str, tuple[DecisionRule, dict]] = {
+        "shipped": (rule, {}),
         **z,
-        "possible 0.62": (replace(rule, possible=0.62), rule.references, {}),
+        "possible 0.62": (replace(rule, possible=0.62), {}),
         "possible 0.64, z_max -2.25": (
             replace(rule, possible=0.64, z_max=-2.25),
-            rule.references,
             {},
         ),
-        "expand_radius 0.48": (replace(rule, expand_radius=0.48), rule.references, {}),
-        "expand_radius 0.56": (replace(rule, expand_radius=0.56), rule.references, {}),
-        **{
-            f"expand_reach {v}": (replace(rule, expand_reach=v), rule.references, {})
-            for v in (0.6, 0.62, 0.66)
-        },
-        "nearest reference, expand_radius 0.48 (before)": (
-            replace(rule, expand_radius=0.48),
-            "nearest",
-            {},
-        ),
-        "nearest reference": (rule, "nearest", {}),
-        "mean over references, expand_radius 0.48": (
-            replace(rule, expand_radius=0.48),
-            "mean",
-            {},
-        ),
+        "expand_radius 0.52": (replace(rule, expand_radius=0.52), {}),
+        "expand_radius 0.56": (replace(rule, expand_radius=0.56), {}),
+        **{f"expand_reach {v}": (replace(rule, expand_reach=v), {}) for v in (0.6, 0.62, 0.66)},
+        "nearest reference (before)": (replace(rule, references="nearest"), {}),
         **{
             f"faces {lo}-{hi} from an owner encoded with 10 jitters": (
                 rule,
-                rule.references,
                 {"jitter_band": (lo, hi)},
             )
             for lo, hi in ((0.5, 0.68), (0.55, 0.66), (0.58, 0.66), (0.6, 0.66), (0.6, 0.7))
         },
-        "group_min 5": (replace(rule, group_min=5), rule.references, {}),
-        "no group test": (replace(rule, group_min=10**6), rule.references, {}),
-        "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), rule.references, {}),
-        "z_max -2.6": (replace(rule, z_max=-2.6), rule.references, {}),
+        "group_min 5": (replace(rule, group_min=5), {}),
+        "no group test": (replace(rule, group_min=10**6), {}),
+        "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), {}),
+        "z_max -2.6": (replace(rule, z_max=-2.6), {}),
         **{
             f"detector floor {f}, no second opinion": (
                 rule,
-                rule.references,
                 {"floor": f, "verified": None},
             )
             for f in (-0.4, -0.5, -0.6)
         },
         "2nd pass x1.5, photos <= 1100 px": (
             rule,
-            rule.references,
             {"extra": "up15", "extra_when": lambda e, t: max(t["size"]) <= 1100},
         ),
         "2nd pass x1.5, screenshots": (
             rule,
-            rule.references,
             {"extra": "up15", "extra_when": lambda e, t: t["kind"] == "screenshot"},
         ),
-        "2nd pass x1.5, every photo": (rule, rule.references, {"extra": "up15"}),
+        "2nd pass x1.5, every photo": (rule, {"extra": "up15"}),
         "no second look at grainy photos, nor CNN": (
             rule,
-            rule.references,
             {"first": "one_look", "verified": None},
         ),
-        "no CNN second opinion on unsure faces": (rule, rule.references, {"verified": None}),
+        "no CNN second opinion on unsure faces": (rule, {"verified": None}),
         "every face encoded as the references are (10 jitters)": (
             rule,
-            rule.references,
             {"first": JITTERED},
         ),
         **{
             f"CNN second opinion from {low}, confirms at {t}, asked about {cap or 'all'}": (
                 rule,
-                rule.references,
                 {"verified": (low, t, cap)},
             )
             for low, t, cap in (
@@ -741,16 +720,14 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             )
         },
     }
-    scanned: dict[str, tuple[DecisionRule, str, dict]] = {
+    scanned: dict[str, tuple[DecisionRule, dict]] = {
         "CNN window on unsure faces (whole-pyramid scan), from -0.6, >= 0.3": (
             rule,
-            rule.references,
             {"confirmed_by": "cnn"},
         ),
         **{
             f"CNN scan, small levels >= {t}, grainy photos": (
                 rule,
-                rule.references,
                 {"extra": "cnn_small", "extra_floor": t, "extra_when": _grainy},
             )
             for t in (0.0, 0.3)
@@ -758,14 +735,12 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         **{
             f"CNN scan, small levels >= {t}, every photo": (
                 rule,
-                rule.references,
                 {"extra": "cnn_small", "extra_floor": t},
             )
             for t in (0.0, 0.3)
         },
         "CNN scan, whole pyramid >= 0.0, every photo": (
             rule,
-            rule.references,
             {"extra": "cnn", "extra_floor": 0.0},
         ),
     }
@@ -776,13 +751,13 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         print(
             f"\n== {name}: changes tried (owners by fold; worst = largest wrong share of a group)"
         )
-        for tag, (r, how, kw) in tried.items():
+        for tag, (r, kw) in tried.items():
             kw = dict(kw)
             band = kw.pop("jitter_band", None)
             src = source(ex, truth, **kw)
             if band:
                 src = _jittered_in_band(src, source(ex, truth, **kw, first=JITTERED), band)
-            d = distances_to(src.encodings, src.names, src.refs, how)
+            d = distances_to(src.encodings, src.names, src.refs, r.references)
             res = evaluate(
                 src, truth, trace_decide(src, r, distances=d), d_all=d, possible=r.possible
             )
@@ -815,20 +790,22 @@ def simulated(rule: DecisionRule) -> None:
 
     photos = cal.encode_all()
     folds = {"A": cal.folds(photos)[0], "B": cal.folds(photos)[1]}
+    combine = {"min": np.min, "mean": np.mean, "median": np.median}
 
     def run(how: str, r: DecisionRule, refs: int = 2, worst: bool = False) -> str:
+        pick = functools.partial(_references, n_refs=refs, worst=worst)
         out = []
         for tag, fold in folds.items():
             total = cal.Tally.new()
             for seed in range(cal.SPLITS):
-                t = _simulate(cal, photos, fold, r, seed, how, refs, worst)
+                t = cal.simulate(photos, fold, r, seed, pick=pick, combine=combine[how])
                 for mine, theirs in zip(vars(total).values(), vars(t).values(), strict=True):
                     mine.update(theirs)
             s = cal.summary(photos, total)
-            g, worst = max(s["by_group"].items(), key=lambda kv: kv[1]["wrong_share"])
+            g, worst_group = max(s["by_group"].items(), key=lambda kv: kv[1]["wrong_share"])
             out.append(
                 f"{tag}: P {s['precision']:.3f} R {s['recall']:.3f} FMR {s['false_match_rate']:.5f}"
-                f" worst {worst['wrong_share']:.0%} {g}"
+                f" worst {worst_group['wrong_share']:.0%} {g}"
             )
         return " | ".join(out)
 
@@ -840,53 +817,6 @@ def simulated(rule: DecisionRule) -> None:
         for how in ("min", "mean", "median"):
             tag = f"{refs} references{', the worst among them' if worst else ''}, {how}"
             print(f"{tag:45s}: {run(how, rule, refs, worst)}", flush=True)
-
-
-def _simulate(
-    cal,
-    photos,
-    people: list[str],
-    rule: DecisionRule,
-    seed: int,
-    how: str,
-    n_refs: int = 2,
-    worst: bool = False,
-):
-    """calibrate.simulate with the owner's distance taken as `how` over `n_refs` references;
-    with `worst`, one of them is the owner's photo farthest from their others."""
-    rng = np.random.default_rng(seed)
-    owners: list[str] = []
-    for g in sorted(set(photos.group[np.isin(photos.person, people)])):
-        members = sorted(set(photos.person[(photos.group == g) & np.isin(photos.person, people)]))
-        rng.shuffle(members)
-        owners += members[: (len(members) + rng.integers(2)) // 2]
-    refs = {o: _references(photos, o, rng, n_refs, worst) for o in owners}
-    used = np.concatenate(list(refs.values()))
-    export = np.flatnonzero(
-        (np.isin(photos.person, people) | (photos.group == "dev"))
-        & ~np.isin(np.arange(len(photos.person)), used)
-    )
-    probes = photos.probe[export]
-    per_ref = [np.linalg.norm(probes[:, None] - photos.ref[refs[o]][None], axis=2) for o in owners]
-    combine = {"min": np.min, "mean": np.mean, "median": np.median}[how]
-    distances = np.stack([combine(x, axis=1) for x in per_ref], axis=1)
-    anchors = np.array([photos.ref[refs[o]].mean(0) for o in owners])
-    cohort = Cohort(probes.astype(np.float32), distances.astype(np.float32))
-    tally = cal.Tally.new()
-    truth = photos.person[export]
-    for o in owners:
-        tally.impostors[o] += int((truth != o).sum())
-    chosen = set()
-    for p in dec.decide(cohort, owners, anchors, rule):
-        chosen.add((p.face, p.person))
-        if truth[p.face] == p.person:
-            tally.right[p.person] += 1
-        else:
-            tally.wrong[(p.person, "strong" if p.distance <= 0.5 else "possible")] += 1
-    for i, person in enumerate(truth):
-        if person in refs and (i, person) not in chosen:
-            tally.missed[person] += 1
-    return tally
 
 
 def _references(photos, owner: str, rng, n_refs: int, worst: bool) -> np.ndarray:
