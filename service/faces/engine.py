@@ -204,7 +204,7 @@ def grain(grey: Image.Image) -> float:
     """Sensor noise of a greyscale photo: the median response to Immerkaer's mask, which is blind
     to flat areas, ramps and straight edges, so what it answers to is grain (and fine texture).
     Measured at every other pixel of every other row, each with its full-resolution neighbours."""
-    g = np.asarray(grey, dtype=np.int32)
+    g = np.asarray(grey, dtype=np.int16)  # responses stay within +-4080
     if min(g.shape) < 3:
         return 0.0
 
@@ -213,7 +213,18 @@ def grain(grey: Image.Image) -> float:
 
     cross = at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)
     corners = at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
-    return float(np.median(np.abs(4 * at(0, 0) - 2 * cross + corners)))
+    return _median_of_small_ints(np.abs(4 * at(0, 0) - 2 * cross + corners))
+
+
+def _median_of_small_ints(values: np.ndarray) -> float:
+    """np.median of non-negative integers, from their histogram: a few times faster than the
+    partial sort np.median does on a photo's worth of them."""
+    below = np.cumsum(np.bincount(values.ravel()))
+    n = int(below[-1])
+    upper = int(np.searchsorted(below, n // 2 + 1))  # the (n // 2)-th value, counting from 0
+    if n % 2:
+        return float(upper)
+    return (int(np.searchsorted(below, n // 2)) + upper) / 2
 
 
 def _check_reference(

@@ -208,3 +208,18 @@ def test_the_cnn_confirms_a_blurred_face_hog_is_unsure_of(engine, faces_dir: Pat
     [(box, score)] = engine._detect(rgb)
     assert UNSURE_FLOOR <= score < engine.min_score
     assert 190 <= box.left() < box.right() <= 290 and 140 <= box.top() < box.bottom() <= 240
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 7), (101, 80), (600, 451)])
+def test_grain_is_the_median_of_immerkaers_mask(shape: tuple[int, int]) -> None:
+    # The histogram median must equal np.median of the mask's responses, for odd and even counts.
+    rng = np.random.default_rng(sum(shape))
+    g = rng.integers(0, 256, size=shape).astype(np.int64)
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return g[1 + dy : shape[0] - 1 + dy : 2, 1 + dx : shape[1] - 1 + dx : 2]
+
+    cross = at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)
+    corners = at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
+    expected = float(np.median(np.abs(4 * at(0, 0) - 2 * cross + corners)))
+    assert grain(Image.fromarray(g.astype(np.uint8))) == expected
