@@ -60,6 +60,12 @@ class DecisionRule:
     # ...and looks this far from the references for them (a blurred or dark photo of the person
     # drifts just past `possible`; only its nearness to the sharpened centre lets it in).
     expand_reach: float = 0.64
+    # A face a little farther from that centre is kept too when its nearest look-alike in the
+    # source is a face already kept: a stranger's face has his own other photos nearest. Copies
+    # of one photo (re-encoded, resized, or the same file twice) sit within `copy_distance` of
+    # each other and are not look-alikes of it.
+    neighbour_radius: float = 0.56
+    copy_distance: float = 0.2
     # A group of this many look-alikes within this reach is judged as a whole, by its median.
     group_min: int = 3
     group_reach: float = 0.7
@@ -187,9 +193,28 @@ def _expansion(
     the faces past `possible`, up to `expand_reach`, that it adds."""
     if rule.expand_radius <= 0 or not len(kept):
         return np.zeros(len(near), dtype=bool), np.zeros(0, dtype=int)
-    beyond = np.flatnonzero(mine & (d > rule.possible) & (d <= rule.expand_reach))
-    beyond = beyond[_near_centre(cohort, kept, beyond, anchor, rule)]
-    return _near_centre(cohort, kept, near, anchor, rule), beyond
+    codes = cohort.encodings[kept].astype(np.float64)
+    centre = (2 * anchor + codes.sum(axis=0)) / (2 + len(codes))
+    candidates = np.flatnonzero(mine & (d <= rule.expand_reach))
+    gap = np.linalg.norm(cohort.encodings[candidates] - centre, axis=1)
+    joins = gap <= rule.expand_radius
+    farther = ~joins & (gap <= rule.neighbour_radius) & ~np.isin(candidates, kept)
+    if farther.any():
+        joins[farther] = _nearest_are_kept(cohort.encodings, candidates[farther], kept, rule)
+    joined = candidates[joins]
+    return np.isin(near, joined), joined[d[joined] > rule.possible]
+
+
+def _nearest_are_kept(
+    encodings: np.ndarray, faces: np.ndarray, kept: np.ndarray, rule: DecisionRule
+) -> np.ndarray:
+    """For each of `faces`: is its nearest look-alike in the source (copies of its own photo
+    aside) one of the faces kept? A face's own copies are at 0, kept or not."""
+    rest = np.setdiff1d(np.arange(len(encodings)), kept)
+    to_kept = _min_distances(encodings[faces], encodings[kept])
+    # (each face is in `rest` itself: the floor leaves it out even at copy_distance 0)
+    copies = max(rule.copy_distance, 1e-3)
+    return to_kept < _min_distances(encodings[faces], encodings[rest], beyond=copies)
 
 
 def _alone(kept: np.ndarray, d: np.ndarray, rule: DecisionRule) -> list[int]:
@@ -213,16 +238,6 @@ def _doubtful_groups(
         and len(faces) >= rule.group_min
         and (np.median(d[faces]) - mean) / sd > rule.z_max
     }
-
-
-def _near_centre(
-    cohort: Cohort, kept: np.ndarray, near: np.ndarray, anchor: np.ndarray, rule: DecisionRule
-) -> np.ndarray:
-    """Near faces close to the centre of the references and the faces already kept: a better
-    estimate of the person than two reference photos (query expansion)."""
-    codes = cohort.encodings[kept].astype(np.float64)
-    centre = (2 * anchor + codes.sum(axis=0)) / (2 + len(codes))
-    return np.linalg.norm(cohort.encodings[near] - centre, axis=1) <= rule.expand_radius
 
 
 def _without_competitor(cohort: Cohort, p: int, near: np.ndarray, rule: DecisionRule) -> np.ndarray:
@@ -299,8 +314,9 @@ def _nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sq.argmin(axis=1)
 
 
-def _min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of a, the distance to its nearest row of b, in blocks of both."""
+def _min_distances(a: np.ndarray, b: np.ndarray, beyond: float | None = None) -> np.ndarray:
+    """For each row of a, the distance to its nearest row of b (only those farther than
+    `beyond`, if given), in blocks of both."""
     a = a.astype(np.float32)
     best = np.full(len(a), np.inf, dtype=np.float32)
     for i in range(0, len(a), _BLOCK):
@@ -309,6 +325,8 @@ def _min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for j in range(0, len(b), _BLOCK):
             block = b[j : j + _BLOCK].astype(np.float32)
             sq = rows2 + (block * block).sum(axis=1)[None, :] - 2.0 * rows @ block.T
+            if beyond is not None:
+                sq[sq <= beyond * beyond] = np.inf
             best[i : i + _BLOCK] = np.minimum(best[i : i + _BLOCK], sq.min(axis=1))
     return np.sqrt(np.maximum(best, 0.0))
 

@@ -139,3 +139,38 @@ def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:
     assert 10 not in proposed(
         [*(at(centre, 0.2) for _ in range(10)), stranger, *strangers(300, 0.9)]
     )
+
+
+def _off_centre_person() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The reference off the person's centre (their sharp photos around a centre 0.35 away, as
+    above), and a direction away from both."""
+    u, w = direction(), direction()
+    w -= (w @ u) * u
+    w /= np.linalg.norm(w)
+    centre = OWNER + 0.35 * u
+    return centre, w, [at(centre, 0.2) for _ in range(10)]
+
+
+def test_it_keeps_a_farther_face_whose_nearest_look_alike_is_the_persons() -> None:
+    # A blurred photo of the person: 0.63 from the reference, 0.52 from the centre the kept faces
+    # sharpen (past expand_radius), and nearer to the person's own photos than to anyone else's.
+    centre, w, sharp = _off_centre_person()
+    blurred = centre + 0.52 * w
+    assert RULE.possible < np.linalg.norm(blurred - OWNER) <= RULE.expand_reach
+    faces = [*sharp, blurred, *strangers(300, 0.9)]
+    assert 10 in proposed(faces)
+    without = replace(RULE, neighbour_radius=RULE.expand_radius)
+    assert 10 not in {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], without)}
+    # The same photo twice (a re-upload): each copy's nearest other face is the other copy, which
+    # is no look-alike of it. Both are kept.
+    assert {10, 11} <= proposed([*sharp, blurred, blurred.copy(), *strangers(300, 0.9)])
+
+
+def test_it_leaves_out_a_farther_face_whose_own_photos_are_nearer() -> None:
+    # A stranger at the same place, who recurs: his other photos are nearer to him than the
+    # person's are. Query expansion does not follow him.
+    centre, w, sharp = _off_centre_person()
+    him = centre + 0.52 * w
+    his_others = [at(him, 0.3) for _ in range(3)]
+    assert all(np.linalg.norm(o - OWNER) > RULE.expand_reach for o in his_others)
+    assert 10 not in proposed([*sharp, him, *his_others, *strangers(300, 0.9)])
