@@ -660,6 +660,15 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             replace(rule, possible=0.64, z_max=-2.25),
             {},
         ),
+        "no nearest look-alike test (before)": (
+            replace(rule, neighbour_radius=rule.expand_radius),
+            {},
+        ),
+        **{
+            f"neighbour_radius {v}": (replace(rule, neighbour_radius=v), {})
+            for v in (0.52, 0.6, 0.64)
+        },
+        "copies not set apart (copy_distance 0)": (replace(rule, copy_distance=0.0), {}),
         "expand_radius 0.52": (replace(rule, expand_radius=0.52), {}),
         "expand_radius 0.56": (replace(rule, expand_radius=0.56), {}),
         **{f"expand_reach {v}": (replace(rule, expand_reach=v), {}) for v in (0.6, 0.62, 0.66)},
