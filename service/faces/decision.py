@@ -152,13 +152,13 @@ def _decide_person(
     mean, sd = _cohort_stats(cohort, d, near[clear], rule)
     z = (d[near] - mean) / sd
     kept = near[clear & (z <= rule.z_max)]
-    expanded, beyond = _expansion(cohort, kept, near, mine, d, anchor, rule)
+    expanded, beyond, followed = _expansion(cohort, kept, near, mine, d, anchor, rule)
     kept = np.concatenate([near[clear & ((z <= rule.z_max) | expanded)], beyond])
     # Groups over the person's look-alikes a little past reach: a stranger who recurs brings his
     # farther photos along, and his group as a whole does not stand out from the crowd.
     reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
-    doubtful = _doubtful_groups(groups, d, mean, sd, rule)
+    doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
     alone = _alone(kept, d, rule)
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
@@ -188,11 +188,12 @@ def _expansion(
     d: np.ndarray,
     anchor: np.ndarray,
     rule: DecisionRule,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Query expansion from the faces `kept` so far: which `near` faces it keeps (a mask), and
-    the faces past `possible`, up to `expand_reach`, that it adds."""
+) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """Query expansion from the faces `kept` so far: which `near` faces it keeps (a mask), the
+    faces past `possible`, up to `expand_reach`, that it adds, and those it followed to the
+    person by their nearest look-alike."""
     if rule.expand_radius <= 0 or not len(kept):
-        return np.zeros(len(near), dtype=bool), np.zeros(0, dtype=int)
+        return np.zeros(len(near), dtype=bool), np.zeros(0, dtype=int), set()
     codes = cohort.encodings[kept].astype(np.float64)
     centre = (2 * anchor + codes.sum(axis=0)) / (2 + len(codes))
     candidates = np.flatnonzero(mine & (d <= rule.expand_reach))
@@ -202,7 +203,8 @@ def _expansion(
     if farther.any():
         joins[farther] = _nearest_are_kept(cohort.encodings, candidates[farther], kept, rule)
     joined = candidates[joins]
-    return np.isin(near, joined), joined[d[joined] > rule.possible]
+    followed = set(candidates[farther & joins].tolist())
+    return np.isin(near, joined), joined[d[joined] > rule.possible], followed
 
 
 def _nearest_are_kept(
@@ -225,9 +227,17 @@ def _alone(kept: np.ndarray, d: np.ndarray, rule: DecisionRule) -> list[int]:
 
 
 def _doubtful_groups(
-    groups: dict[int, int], d: np.ndarray, mean: float, sd: float, rule: DecisionRule
+    groups: dict[int, int],
+    d: np.ndarray,
+    mean: float,
+    sd: float,
+    rule: DecisionRule,
+    followed: set[int],
 ) -> set[int]:
-    """Groups of several faces (not the person's own) whose median distance does not stand out."""
+    """Groups of several faces (not the person's own) whose median distance does not stand out:
+    a stranger who recurs. Not a group most of whose faces within reach were `followed` to the
+    person (their nearest look-alike, copies aside, is one of the person's kept faces): that is a
+    photo of the person shared many times, apart from the others, not a stranger's own photos."""
     members: dict[int, list[int]] = {}
     for i, g in groups.items():
         members.setdefault(g, []).append(i)
@@ -237,7 +247,15 @@ def _doubtful_groups(
         if g != 0
         and len(faces) >= rule.group_min
         and (np.median(d[faces]) - mean) / sd > rule.z_max
+        and not _mostly_followed(faces, followed, d, rule)
     }
+
+
+def _mostly_followed(
+    faces: list[int], followed: set[int], d: np.ndarray, rule: DecisionRule
+) -> bool:
+    within = [i for i in faces if d[i] <= rule.expand_reach]
+    return 2 * sum(i in followed for i in within) > len(within)
 
 
 def _without_competitor(cohort: Cohort, p: int, near: np.ndarray, rule: DecisionRule) -> np.ndarray:

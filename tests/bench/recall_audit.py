@@ -396,14 +396,14 @@ def trace_decide(
         mean, sd = dec._cohort_stats(cohort, d, near[clear], rule)
         z = (d[near] - mean) / sd
         zpass = z <= rule.z_max
-        expanded, beyond = dec._expansion(
+        expanded, beyond, followed = dec._expansion(
             cohort, near[clear & zpass], near, mine, d, anchors[p], rule
         )
         reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
         groups = dec._groups(
             cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
         )
-        doubtful = dec._doubtful_groups(groups, d, mean, sd, rule)
+        doubtful = dec._doubtful_groups(groups, d, mean, sd, rule, followed)
         for k, i in enumerate(near.tolist()):
             tr.z[i] = float(z[k])
             if not clear[k]:

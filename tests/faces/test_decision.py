@@ -174,3 +174,19 @@ def test_it_leaves_out_a_farther_face_whose_own_photos_are_nearer() -> None:
     his_others = [at(him, 0.3) for _ in range(3)]
     assert all(np.linalg.norm(o - OWNER) > RULE.expand_reach for o in his_others)
     assert 10 not in proposed([*sharp, him, *his_others, *strangers(300, 0.9)])
+
+
+def test_a_photo_of_the_person_shared_many_times_is_not_a_recurring_stranger() -> None:
+    # One photo of the person, apart from the others (0.5 from their centre, 0.61 from the
+    # reference), posted six times: six copies that form a look-alike group of their own, whose
+    # median does not stand out from this crowd. Each copy's nearest look-alike (copies aside) is
+    # one of the person's photos, so the group is the person's, not a stranger's.
+    centre, w, sharp = _off_centre_person()
+    shared = centre + 0.5 * w
+    copies = [at(shared, 0.03) for _ in range(6)]
+    crowd = strangers(300, 0.75)
+    assert set(range(10, 16)) <= proposed([*sharp, *copies, *crowd])
+    # Six different photos of a stranger there are nearer to each other than to the person's:
+    # his group is judged as a recurring stranger's, and none of it is proposed.
+    his = [at(shared, 0.25) for _ in range(6)]
+    assert not set(range(10, 16)) & proposed([*sharp, *his, *crowd])
