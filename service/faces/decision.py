@@ -14,8 +14,14 @@ is proposed for its nearest enrolled person only when all of these hold:
 3. **Not someone else who recurs**: no face of the source that is clearly another person (farther
    than `possible`) is nearer to it than the references are, by `competitor_margin`.
 
+A face that fails 2 is still proposed when query expansion reaches it: it is near the centre of
+the references and the faces kept so far (`expand_radius`), or a little farther (`neighbour_radius`)
+with one of those kept faces as its nearest look-alike in the source. This also reaches a blurred
+or dark photo of the person just past `possible`, up to `expand_reach`.
+
 Proposals are then gathered into groups of look-alikes, so a stranger proposed by mistake is one
-decision for the owner, and never shares a group with the owner's own faces.
+decision for the owner, and never shares a group with the owner's own faces. A group that does not
+stand out as a whole is a stranger who recurs, and none of it is proposed.
 """
 
 from __future__ import annotations
