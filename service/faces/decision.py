@@ -84,7 +84,11 @@ class DecisionRule:
 
     @classmethod
     def load(cls, path: Path = MODELS_DIR / "thresholds.json") -> DecisionRule:
-        data = json.loads(path.read_text())
+        return cls.of(json.loads(path.read_text()))
+
+    @classmethod
+    def of(cls, data: dict) -> DecisionRule:
+        """The rule from thresholds.json's contents."""
         params = data.get("decision", {})
         fields = cls.__dataclass_fields__
         return cls(

@@ -31,7 +31,7 @@ class Thresholds:
             strong=float(data["strong"]),
             possible=float(data["possible"]),
             detector_min_score=float(data["detector_min_score"]),
-            reach=DecisionRule.load(path).reach,
+            reach=DecisionRule.of(data).reach,
         )
 
 

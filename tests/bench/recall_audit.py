@@ -121,8 +121,15 @@ def _cnn_passes(rgb: np.ndarray) -> dict:
     }
 
 
-def _scan_one(path: str, cnn_scan: bool = False) -> dict:
+def _chips(photo, detected: list) -> np.ndarray:
+    """The aligned faces of `detected` (dlib rectangles and scores), as the engine cuts them."""
     from service.faces.encoder import face_chips
+
+    assert _engine is not None
+    return face_chips(photo.rgb, [_engine._landmarks(photo.rgb, rect) for rect, _ in detected])
+
+
+def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE, _original_box
     from service.faces.images import decode_photo
 
@@ -147,10 +154,10 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
         passes[variant] = (detected, time.perf_counter() - t0)
     if cnn_scan:
         passes.update(_cnn_passes(photo.rgb))
+    chips_of = {}
     for variant, (detected, t_detect) in passes.items():
         t0 = time.perf_counter()
-        shapes = [_engine._landmarks(photo.rgb, rect) for rect, _ in detected]
-        chips = face_chips(photo.rgb, shapes)
+        chips = chips_of[variant] = _chips(photo, detected)
         t_chips = time.perf_counter() - t0
         t0 = time.perf_counter()
         codes = _engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128), np.float32)
@@ -176,8 +183,7 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.jitter import jittered
 
     t0 = time.perf_counter()
-    chips = face_chips(photo.rgb, [_engine._landmarks(photo.rgb, r) for r, _ in passes["base"][0]])
-    codes = [_engine._encoder.encode(jittered(chip, 10)).mean(axis=0) for chip in chips]
+    codes = [_engine._encoder.encode(jittered(chip, 10)).mean(axis=0) for chip in chips_of["base"]]
     out[JITTERED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
     out[JITTERED]["encode_s"] = time.perf_counter() - t0
     return out
@@ -792,6 +798,9 @@ def _jittered_in_band(src: Source, jit: Source, band: tuple[float, float]) -> So
     return replace(src, encodings=np.where(pick[:, None], jit.encodings, src.encodings))
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 @dataclass(frozen=True)
 class Restoration:
     """A dark face of a grainy photo (a night shot) encoded from a restored copy of its aligned
@@ -825,15 +834,13 @@ class Restoration:
         for name, photo_chips in chips.items():
             if photos[name]["grain"] <= NOISY_PHOTO:
                 continue
+            restored = {i: self.restored(chip) for i, chip in enumerate(photo_chips)}
+            restored = {i: chip for i, chip in restored.items() if chip is not None}
             codes = photos[name]["base"]["encodings"].copy()
-            for i, chip in enumerate(photo_chips):
-                if (better := self.restored(chip)) is not None:
-                    codes[i] = _engine._encoder.encode(better[None])[0]
+            if restored:
+                codes[list(restored)] = _engine._encoder.encode(np.stack(list(restored.values())))
             photos[name] = {**photos[name], "base": {**photos[name]["base"], "encodings": codes}}
         return {**ex, "photos": photos}
-
-
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _grainy_chips(set_dir: Path, ex: dict) -> dict[str, np.ndarray]:
@@ -841,7 +848,6 @@ def _grainy_chips(set_dir: Path, ex: dict) -> dict[str, np.ndarray]:
     night shots are a sixth of a set)."""
     from PIL import Image
 
-    from service.faces.encoder import face_chips
     from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE, NOISY_PHOTO
     from service.faces.images import decode_photo
 
@@ -858,7 +864,7 @@ def _grainy_chips(set_dir: Path, ex: dict) -> dict[str, np.ndarray]:
         photo = decode_photo((set_dir / "photos" / name).read_bytes(), max_side=INFORMATION_SIDE)
         found = _engine._hog(Image.fromarray(photo.rgb), DETECTION_UPSCALE, True, AUDIT_FLOOR)
         assert len(found) == len(entry["base"]["scores"]), f"{name}: not the cached detections"
-        out[name] = face_chips(photo.rgb, [_engine._landmarks(photo.rgb, r) for r, _ in found])
+        out[name] = _chips(photo, found)
     np.savez(cache, **out)
     return out
 
