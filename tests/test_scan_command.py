@@ -127,3 +127,33 @@ def test_it_exits_2_when_no_reference_shows_one_face(faces_dir: Path, tmp_path: 
     assert result.returncode == 2
     assert "no usable reference" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_it_opens_archives_inside_a_folder_and_reports_a_refused_one(
+    references: Path, faces_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "downloads"
+    root.mkdir()
+    with zipfile.ZipFile(root / "takeout-001.zip", "w") as z:
+        z.write(faces_dir / "dev/obama/obama-480p.jpg", "Takeout/Photos/IMG_1.jpg")
+    with zipfile.ZipFile(root / "takeout-002.zip", "w") as z:
+        z.writestr("Takeout/ok.jpg", (faces_dir / "dev/_no_human_faces/dogs.jpg").read_bytes())
+        z.writestr("../../evil.jpg", b"\xff\xd8\xff")
+    shutil.copy(faces_dir / "dev/_no_human_faces/dogs.jpg", root / "dogs.jpg")
+    result = photo_removal(
+        "scan", "--reference", references, "--photos", root, "--json", "--workers", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert {(m["photo"], m["person"]) for m in document["matches"]} == {
+        ("takeout-001.zip/Takeout/Photos/IMG_1.jpg", "obama")
+    }
+    assert (document["photos_seen"], document["photos_scanned"]) == (3, 2)
+    refusal = [e["error"] for e in document["errors"] if e["photo"] == "takeout-002.zip"]
+    assert len(refusal) == 1 and "outside" in refusal[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "dogs.jpg",
+        "downloads",
+        "takeout-001.zip",
+        "takeout-002.zip",
+    ]  # nothing extracted

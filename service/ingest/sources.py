@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ParamSpec
 
 from service.ingest.archives import (
+    ArchiveError,
     ArchiveLimits,
     ArchiveMember,
     PhotoReadError,
     archive_kind,
+    is_archive_name,
     iter_archive,
     refuse_oversized,
 )
@@ -28,6 +32,9 @@ _SIGNATURES = (
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _SNIFF_BYTES = 16
 _UNREADABLE = "This photo could not be read from the folder."
+_UNREADABLE_ARCHIVE = "This archive could not be read from the folder."
+
+_P = ParamSpec("_P")
 
 
 def has_photo_signature(head: bytes) -> bool:
@@ -51,6 +58,10 @@ def iter_photos(path: Path, limits: ArchiveLimits | None = None) -> Iterator[Pho
     it returns the bytes or raises PhotoReadError for that photo alone. ArchiveError refuses the
     whole archive: a ZIP before its first item, a TAR possibly after some items (a stream is
     checked as it is read), even from inside `read()` when the bytes show a bomb.
+
+    In a folder, archives are opened in place too, their photos keyed under the archive's path.
+    There a refused archive is one item, keyed by its path, whose `read()` raises PhotoReadError
+    with the refusal: a folder holds many downloads, and one bad one must not stop the others.
     """
     limits = limits or ArchiveLimits()
     if path.is_dir():
@@ -88,13 +99,16 @@ def is_photo_member(member: ArchiveMember) -> bool:
 
 def iter_members(path: Path, limits: ArchiveLimits | None = None) -> Iterator[ArchiveMember]:
     """Every file of a folder, a single file or a ZIP/TAR archive, as archive members named by
-    their relative paths, lazily and in the same stable order as `iter_photos`."""
+    their relative paths, lazily and in the same stable order as `iter_photos`.
+
+    What a folder's walk skips is left out: links not followed, and the rest of an archive in
+    the folder once it is refused (its photos' pass, through `iter_photos`, reports why).
+    """
     limits = limits or ArchiveLimits()
     if path.is_dir():
-        real_root = path.resolve()
-        for file, skipped in _walk(path, real_root, limits.max_path_depth):
-            if skipped is None:
-                yield _file_member(file, file.relative_to(path).as_posix(), real_root, limits)
+        for member in _folder_members(path, limits):
+            if isinstance(member, ArchiveMember):
+                yield member
     elif _is_single_photo(path):
         yield _file_member(path, path.name, None, limits)
     else:
@@ -119,13 +133,84 @@ def _file_member(
 
 
 def _iter_folder(root: Path, limits: ArchiveLimits) -> Iterator[PhotoItem]:
+    for member in _folder_members(root, limits):
+        if isinstance(member, _Skipped):
+            yield PhotoItem(key=member.name, read=_refusal(member.reason))  # reported, not dropped
+        elif is_photo_member(member):
+            yield PhotoItem(key=member.name, read=member.read)
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    """A file of a folder that is not read, and why: a link not followed, an archive refused."""
+
+    name: str
+    reason: str
+
+
+def _folder_members(root: Path, limits: ArchiveLimits) -> Iterator[ArchiveMember | _Skipped]:
+    """Every file under `root`, named by its relative path, in walk order; an archive among them
+    is opened in place, as one inside an archive is, for its members to stand at its place."""
     real_root = root.resolve()
     for path, skipped in _walk(root, real_root, limits.max_path_depth):
-        key = path.relative_to(root).as_posix()
+        name = path.relative_to(root).as_posix()
         if skipped is not None:
-            yield PhotoItem(key=key, read=_refusal(skipped))  # reported, not silently dropped
-        elif looks_like_photo(path.name) or ("." not in path.name and _sniff_file(path)):
-            yield PhotoItem(key=key, read=_file_reader(path, real_root, limits))
+            yield _Skipped(name, skipped)
+        elif is_archive_name(path.name) and _is_archive_file(path):
+            yield from _folder_archive(path, name, limits)
+        else:
+            yield _file_member(path, name, real_root, limits)
+
+
+def _is_archive_file(path: Path) -> bool:
+    """True when the file's first bytes are a ZIP's or a TAR's; a file only named like an archive
+    stays an ordinary file, as it does inside an archive."""
+    try:
+        with path.open("rb") as file:
+            return archive_kind(file.read(512)) is not None
+    except OSError:
+        return False
+
+
+def _folder_archive(
+    path: Path, name: str, limits: ArchiveLimits
+) -> Iterator[ArchiveMember | _Skipped]:
+    """The members of an archive lying in a folder, named under its path there.
+
+    A refusal (before a ZIP's first member, maybe after some of a TAR's) ends this archive alone
+    and stands in its place as one skipped file: a folder holds separate downloads, and one
+    refused must not stop the others.
+    """
+    try:
+        for member in iter_archive(path, limits):
+            yield _under(name, member)
+    except ArchiveError as error:
+        yield _Skipped(name, str(error))
+    except OSError:  # moved or made unreadable since the folder was walked
+        yield _Skipped(name, _UNREADABLE_ARCHIVE)
+
+
+def _under(archive: str, member: ArchiveMember) -> ArchiveMember:
+    """`member` named under its archive's path in the folder. A bomb met while reading it is that
+    photo's PhotoReadError, not an ArchiveError: the folder's other files are still to be read."""
+    return replace(
+        member,
+        name=f"{archive}/{member.name}",
+        read=_photo_error(member.read),
+        head=_photo_error(member.head),
+    )
+
+
+def _photo_error(call: Callable[_P, bytes]) -> Callable[_P, bytes]:
+    """`call`, raising its ArchiveError as a PhotoReadError with the same message."""
+
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> bytes:
+        try:
+            return call(*args, **kwargs)
+        except ArchiveError as error:
+            raise PhotoReadError(str(error)) from error
+
+    return guarded
 
 
 def _walk(folder: Path, real_root: Path, depth: int) -> Iterator[tuple[Path, str | None]]:
@@ -158,18 +243,6 @@ def _refusal(reason: str) -> Callable[[], bytes]:
 def _is_inside(path: Path, real_root: Path) -> bool:
     # A symlink may point anywhere; only files that resolve inside the folder are photos of it.
     return path.resolve().is_relative_to(real_root)
-
-
-def _sniff_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            return has_photo_signature(file.read(_SNIFF_BYTES))
-    except OSError:
-        return False
-
-
-def _file_reader(path: Path, real_root: Path, limits: ArchiveLimits) -> Callable[[], bytes]:
-    return lambda: _read_file(path, real_root, limits)
 
 
 def _read_file(path: Path, real_root: Path | None, limits: ArchiveLimits) -> bytes:

@@ -20,7 +20,7 @@ from PIL import Image
 from service.ingest import archives
 from service.ingest.archives import ArchiveError, ArchiveLimits, PhotoReadError, iter_archive
 from service.ingest.items import PhotoItem
-from service.ingest.sources import iter_photos
+from service.ingest.sources import iter_members, iter_photos
 
 MiB = 1024 * 1024
 
@@ -256,6 +256,119 @@ def test_it_does_not_follow_links_out_of_a_folder(tmp_path: Path) -> None:
         "escape.jpg": "a link to a file outside the folder: skipped",
         "loop": "a link to a folder: not followed",
     }
+
+
+# Archives inside a folder
+
+
+def folder(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def outcomes(path: Path) -> list[tuple[str, bytes | str]]:
+    """Every item in order with its bytes, or the message of the PhotoReadError it raised."""
+    found: list[tuple[str, bytes | str]] = []
+    for item in iter_photos(path):
+        try:
+            found.append((item.key, item.read()))
+        except PhotoReadError as error:
+            found.append((item.key, str(error)))
+    return found
+
+
+def test_it_opens_a_zip_inside_a_folder_at_its_place(tmp_path: Path) -> None:
+    export = zip_bytes({"one.jpg": JPEG, "notes.txt": b"hi", "sub/two.png": PNG})
+    root = folder(tmp_path / "photos", {"export.zip": export, "me.jpg": JPEG})
+    with nothing_written(tmp_path):
+        photos = [(item.key, item.read()) for item in iter_photos(root)]
+    assert photos == [
+        ("export.zip/one.jpg", JPEG),
+        ("export.zip/sub/two.png", PNG),
+        ("me.jpg", JPEG),
+    ]
+    assert [member.name for member in iter_members(root)] == [
+        "export.zip/one.jpg",
+        "export.zip/notes.txt",
+        "export.zip/sub/two.png",
+        "me.jpg",
+    ]
+
+
+def test_it_opens_a_tar_gz_inside_a_folder(tmp_path: Path) -> None:
+    tar = make_tar(tmp_path / "2019.tar.gz", {"q/1.jpg": JPEG, "q/2.png": PNG})
+    root = folder(tmp_path / "photos", {"a.jpg": JPEG, "backups/2019.tar.gz": tar.read_bytes()})
+    assert outcomes(root) == [
+        ("a.jpg", JPEG),
+        ("backups/2019.tar.gz/q/1.jpg", JPEG),
+        ("backups/2019.tar.gz/q/2.png", PNG),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hostile", "refusal"),
+    [
+        (zip_bytes({"ok.jpg": JPEG, "../../evil.jpg": JPEG}), "outside"),
+        (patch_zip(zip_bytes({"secret.jpg": JPEG}), b"secret.jpg", flag=0x1), "password"),
+        (b"PK\x03\x04 the start of a zip, and nothing else", "damaged"),
+    ],
+    ids=["slip", "encrypted", "truncated"],
+)
+def test_it_reports_a_hostile_archive_in_a_folder_and_goes_on(
+    tmp_path: Path, hostile: bytes, refusal: str
+) -> None:
+    root = folder(tmp_path / "photos", {"a.jpg": PNG, "bad.zip": hostile, "good.jpg": JPEG})
+    with nothing_written(tmp_path):
+        found = outcomes(root)
+    assert [key for key, _ in found] == ["a.jpg", "bad.zip", "good.jpg"]
+    assert found[0] == ("a.jpg", PNG) and found[2] == ("good.jpg", JPEG)
+    message = found[1][1]
+    assert isinstance(message, str) and refusal in message
+    assert message.startswith("This ") and message.endswith(".") and message.count(". ") == 0
+    assert not list(tmp_path.parent.parent.rglob("evil.jpg"))
+    # The members' pass (export detection) leaves the refused archive out without stopping.
+    assert [member.name for member in iter_members(root)] == ["a.jpg", "good.jpg"]
+
+
+def test_it_reports_a_tar_in_a_folder_refused_midway_after_its_photos(tmp_path: Path) -> None:
+    root = folder(tmp_path / "photos", {"z.jpg": JPEG})
+    tar = make_tar(root / "links.tar", {"ok.jpg": PNG}, mode="w")
+    link = tarfile.TarInfo("photo.jpg")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    add_tar_entry(tar, link)
+    found = outcomes(root)
+    assert [key for key, _ in found] == ["links.tar/ok.jpg", "links.tar", "z.jpg"]
+    assert found[0][1] == PNG and "links or special files" in str(found[1][1])
+    assert [member.name for member in iter_members(root)] == ["links.tar/ok.jpg", "z.jpg"]
+
+
+def test_it_reports_a_bomb_met_while_reading_a_photo_in_a_folder(tmp_path: Path) -> None:
+    root = folder(tmp_path / "photos", {"z.jpg": JPEG})
+    with tarfile.open(root / "bomb.tar.gz", "w:gz", compresslevel=9) as archive:
+        zeros = tarfile.TarInfo("zeros.jpg")
+        zeros.size = 8 * MiB
+        archive.addfile(zeros, io.BytesIO(bytes(zeros.size)))
+    found = outcomes(root)
+    assert [key for key, _ in found] == ["bomb.tar.gz/zeros.jpg", "bomb.tar.gz", "z.jpg"]
+    assert "far more data" in str(found[0][1]) and "far more data" in str(found[1][1])
+    assert found[2] == ("z.jpg", JPEG)
+
+
+def test_it_leaves_a_file_in_a_folder_only_named_like_an_archive_as_it_was(
+    tmp_path: Path,
+) -> None:
+    root = folder(tmp_path / "photos", {"a.jpg": JPEG, "x.zip": b"just text, not an archive"})
+    assert outcomes(root) == [("a.jpg", JPEG)]
+    assert [member.name for member in iter_members(root)] == ["a.jpg", "x.zip"]
+
+
+def test_it_still_refuses_an_archive_given_directly_as_a_whole(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "slip.zip", {"ok.jpg": JPEG, "../../evil.jpg": JPEG})
+    assert "outside" in refused(path)
+    with pytest.raises(ArchiveError, match="outside"):
+        list(iter_members(path))
 
 
 # Archives inside archives

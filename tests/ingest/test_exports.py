@@ -110,3 +110,24 @@ def test_it_reports_a_damaged_photo_and_goes_on(tmp_path: Path) -> None:
         with suppress(PhotoReadError):
             outcomes.append((item.caption, item.read() == jpeg(1)))
     assert outcomes == [("Post 1", True)]
+
+
+def test_it_reads_export_archives_lying_in_a_folder(tmp_path: Path) -> None:
+    root = tmp_path / "downloads"
+    root.mkdir()
+    write_zip(root / "fb.zip", facebook_files(2))
+    (root / "broken.zip").write_bytes(b"PK\x03\x04 and nothing more")
+    found = read_items(iter_export([root]))  # the broken archive does not stop the folder
+    assert [(key, item.caption) for key, (item, _) in found.items()] == [
+        ("fb.zip/your_facebook_activity/posts/media/Album_1/0_n_0.jpg", "Post 0"),
+        ("fb.zip/your_facebook_activity/posts/media/Album_1/1_n_1.jpg", "Post 1"),
+    ]
+    (root / "fb.zip").unlink()
+    write_zip(root / "holiday.zip", {"a.jpg": jpeg(1)})
+    outcomes = []
+    for item in iter_export([root]):  # no layout: a folder of photos, the refusal among them
+        try:
+            outcomes.append((item.key, item.read() == jpeg(1)))
+        except PhotoReadError as error:
+            outcomes.append((item.key, "damaged" in str(error)))
+    assert outcomes == [("broken.zip", True), ("holiday.zip/a.jpg", True)]
