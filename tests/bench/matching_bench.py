@@ -281,6 +281,7 @@ class SetResult:
     faces: dict[str, list[Face]]
     rows: list[Row]
     faces_found: int | None = None
+    startup: str = ""
 
 
 def bench_set(name: str, workers: int, limit: int | None, ours: bool) -> SetResult:
@@ -322,6 +323,7 @@ def bench_set(name: str, workers: int, limit: int | None, ours: bool) -> SetResu
         lambda out: score_faces(parse_ours(out), faces, truth),
     )
     rows.append(row)
+    result.startup = startup(set_dir, workers)
     if row.score is not None:
         doc = json.loads(row.measured.stdout)
         result.faces_found = doc.get("faces_found")
@@ -334,6 +336,23 @@ def bench_set(name: str, workers: int, limit: int | None, ours: bool) -> SetResu
         (results / f"{slug}.stdout").write_text(r.measured.stdout)
         (results / f"{slug}.stderr").write_text(r.measured.stderr)
     return result
+
+
+def startup(set_dir: Path, workers: int) -> str:
+    """What each tool costs before its first photo: both run on an empty folder with the set's
+    references (processes started, models loaded, every reference encoded)."""
+    empty = set_dir / "empty"
+    empty.mkdir(exist_ok=True)
+    references = sum(1 for f in (set_dir / "references").rglob("*") if f.is_file())
+    scan = [executable("photo-removal"), "scan", "--reference", str(set_dir / "references")]
+    scan += ["--photos", str(empty), "--workers", str(workers), "--json"]
+    cli = [executable("face_recognition"), "--cpus", str(workers)]
+    cli += [str(set_dir / "references_cli"), str(empty)]
+    ours, theirs = (run_measured(argv, None, RUN_TIMEOUT_S) for argv in (scan, cli))
+    return (
+        f"  start-up before the first photo ({references} references, an empty folder): ours "
+        f"{ours.wall_s:.1f} s, the CLI {theirs.wall_s:.1f} s"
+    )
 
 
 # ---------------------------------------------------------------- tables
@@ -503,6 +522,8 @@ def print_set(result: SetResult) -> list[str]:
     print(f"; {owners} owners of {len(truth['identities'])} people")
     print(main_table(result.rows))
     print("  photo-level rows count (photo, owner) pairs in the owner faces column")
+    if result.startup:
+        print(result.startup)
     ours = next((r for r in result.rows if r.name == "ours (face level)" and r.score), None)
     if ours is None or ours.score is None:
         return []

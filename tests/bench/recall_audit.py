@@ -56,7 +56,7 @@ from service.faces.engine import CNN_CONFIRMS, UNSURE_ASKED, UNSURE_FLOOR
 from service.faces.matching import Gallery
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
-CACHE_VERSION = 10
+CACHE_VERSION = 11
 # multiple of the production detection scale, and whether a grainy photo gets its second look
 VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 # With --cnn-scan: dlib's CNN detector (cnn_detector.py) over the whole photo from the production
@@ -66,6 +66,9 @@ CNN_VARIANTS = ("cnn_small", "cnn")
 CNN_SMALL_LEVELS = 4
 # The production pass's faces encoded as the references are: the mean over 10 jittered copies
 JITTERED = "base_j10"
+# ...and as the mean of the face's encoding and its mirror image's (test-time flipping)
+MIRRORED = "base_mirror"
+ENCODED_AGAIN = (JITTERED, MIRRORED)  # the production pass's detections, encoded another way
 
 
 # ---------------------------------------------------------------- extraction (workers)
@@ -186,7 +189,18 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     codes = [_engine._encoder.encode(jittered(chip, 10)).mean(axis=0) for chip in chips_of["base"]]
     out[JITTERED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
     out[JITTERED]["encode_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    chips = chips_of["base"]
+    codes = _engine._encoder.encode(chips[:, :, ::-1]) if len(chips) else np.zeros((0, 128))
+    codes = (out["base"]["encodings"] + np.asarray(codes, np.float32)) / 2
+    out[MIRRORED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
+    out[MIRRORED]["encode_s"] = out["base"]["encode_s"] + time.perf_counter() - t0
     return out
+
+
+def _cached(key: str) -> bool:
+    """Whether a key of a photo's entry is one of the cached passes."""
+    return key in VARIANTS or key in CNN_VARIANTS or key in ENCODED_AGAIN
 
 
 def _production_floor() -> float:
@@ -234,7 +248,7 @@ def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) ->
     for i, ph in enumerate(photos):
         entry = {"name": ph["name"], "decode_s": ph["decode_s"], "shape": list(ph["shape"])}
         entry["grain"] = ph["grain"]
-        for variant in (v for v in ph if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
+        for variant in filter(_cached, ph):
             v = ph[variant]
             arrays[f"p{i}_{variant}"] = v["encodings"]
             keys = ("boxes", "scores", "detect_s", "chips_s", "encode_s", "confirm", "confirm_s")
@@ -253,7 +267,7 @@ def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) ->
 def _unpack(meta: dict, arrays) -> dict:
     photos = {}
     for i, entry in enumerate(meta["photos"]):
-        for variant in (v for v in entry if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
+        for variant in filter(_cached, entry):
             entry[variant]["encodings"] = arrays[f"p{i}_{variant}"]
         photos[entry["name"]] = entry
     refs: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -315,7 +329,7 @@ def source(
         base = entry[first]
         kept = [i for i, s in enumerate(base["scores"]) if s >= floor]
         if verified:  # the CNN's scores were cached for the production pass only
-            assert first in ("base", JITTERED) or confirmed_by != "score_at"
+            assert first in ("base", *ENCODED_AGAIN) or confirmed_by != "score_at"
             low, least, cap = verified
             unsure = [i for i, s in enumerate(base["scores"]) if low <= s < floor]
             unsure = sorted(unsure, key=lambda i: -base["scores"][i])[:cap]
@@ -715,6 +729,7 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             rule,
             {"first": JITTERED},
         ),
+        "every face encoded as the mean with its mirror image": (rule, {"first": MIRRORED}),
         **{
             f"dark faces of grainy photos restored, sigma {sigma}, brightened to {to}": (
                 rule,
@@ -958,7 +973,7 @@ def timing(ex: dict) -> None:
     t = Counter()
     for e in ex["photos"].values():
         t["decode"] += e["decode_s"]
-        for v in (v for v in e if v in VARIANTS or v in CNN_VARIANTS or v == JITTERED):
+        for v in filter(_cached, e):
             for k in ("detect_s", "chips_s", "encode_s", "confirm_s"):
                 t[f"{v} {k}"] += e[v].get(k, 0.0)
     print(
