@@ -76,6 +76,11 @@ class DecisionRule:
     group_min: int = 3
     group_reach: float = 0.7
     stranger_radius: float = 0.5  # a look-alike group other than the person's own
+    # A proposal nearly as near another enrolled person (a look-alike relative) is a decision of
+    # its own, as one in the possible band is: confirming one person's group must not confirm a
+    # relative's photo with it. Re-encoding one photo moves a face by 0.06 at the median, so a
+    # smaller lead than this tells the two people apart by no more than noise.
+    ambiguity_margin: float = 0.05
 
     @property
     def reach(self) -> float:
@@ -144,18 +149,26 @@ def decide(
     if not len(cohort) or not people:
         return []
     nearest = cohort.distances.argmin(axis=1)
+    runner_up = _runner_up(cohort.distances)
     proposals: list[Proposal] = []
     for p, person in enumerate(people):
         mine = nearest == p
         if (cohort.distances[mine, p] <= rule.possible).any():
-            proposals += _decide_person(cohort, p, person, mine, anchors[p], rule)
+            proposals += _decide_person(cohort, p, person, mine, anchors[p], runner_up, rule)
     return proposals
 
 
 def _decide_person(
-    cohort: Cohort, p: int, person: str, mine: np.ndarray, anchor: np.ndarray, rule: DecisionRule
+    cohort: Cohort,
+    p: int,
+    person: str,
+    mine: np.ndarray,
+    anchor: np.ndarray,
+    runner_up: np.ndarray,
+    rule: DecisionRule,
 ) -> list[Proposal]:
-    """`mine` marks the faces whose nearest person is this one."""
+    """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
+    distance to its second nearest person."""
     d = cohort.distances[:, p].astype(np.float64)
     near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
@@ -170,7 +183,7 @@ def _decide_person(
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
     doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
-    alone = _alone(kept, d, rule)
+    alone = _alone(kept, d, runner_up, rule)
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
     numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
@@ -229,11 +242,20 @@ def _nearest_are_kept(
     return to_kept < _min_distances(encodings[faces], encodings[rest], beyond=copies)
 
 
-def _alone(kept: np.ndarray, d: np.ndarray, rule: DecisionRule) -> list[int]:
-    """The proposals in the possible band, nearest first: each is a decision of its own.
-    Confirming a group confirms many photos at once, and a stranger's blurred or dark look-alike
-    at 0.56 must not ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""
-    return sorted((i for i in kept.tolist() if d[i] > rule.strong), key=lambda i: d[i])
+def _alone(kept: np.ndarray, d: np.ndarray, runner_up: np.ndarray, rule: DecisionRule) -> list[int]:
+    """The proposals in the possible band, and those nearly as near another enrolled person,
+    nearest first: each is a decision of its own. Confirming a group confirms many photos at
+    once, and neither a stranger's blurred or dark look-alike at 0.56 nor a look-alike relative's
+    photo must ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""
+    doubtful = (d[kept] > rule.strong) | (runner_up[kept] - d[kept] < rule.ambiguity_margin)
+    return sorted(kept[doubtful].tolist(), key=lambda i: d[i])
+
+
+def _runner_up(distances: np.ndarray) -> np.ndarray:
+    """Each face's distance to its second nearest person (infinite with one person enrolled)."""
+    if distances.shape[1] < 2:
+        return np.full(len(distances), np.inf)
+    return np.partition(distances, 1, axis=1)[:, 1].astype(np.float64)
 
 
 def _doubtful_groups(

@@ -406,6 +406,7 @@ def trace_decide(
     if not len(cohort):
         return tr
     nearest = d_all.argmin(axis=1)
+    runner_up = dec._runner_up(d_all)
     for p, person in enumerate(src.names):
         mine = nearest == p
         if not (d_all[mine, p] <= rule.possible).any():
@@ -442,7 +443,7 @@ def trace_decide(
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
         kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
-        for i in dec._alone(kept_here, d, rule):
+        for i in dec._alone(kept_here, d, runner_up, rule):
             tr.group[i] = (person, -1 - i)  # a decision of its own
     return tr
 

@@ -120,6 +120,38 @@ def test_a_face_in_the_possible_band_is_a_decision_of_its_own() -> None:
     assert found[6].alone and found[6].group not in {1}
 
 
+def test_a_face_nearly_as_near_another_enrolled_person_is_a_decision_of_its_own() -> None:
+    # Two look-alike relatives enrolled in one circle, their centres 0.3 apart: a photo of the
+    # sibling that lands a hair nearer the owner is proposed, but must not be confirmed with the
+    # owner's group, while the owner's clear photos still are one decision.
+    apart = direction()
+    sibling = OWNER + 0.3 * apart
+    aside = direction()
+    aside -= (aside @ apart) * apart  # square to the line between them
+    between = OWNER + 0.14 * apart + 0.33 * aside / np.linalg.norm(aside)  # 0.02 nearer the owner
+    faces = np.array(
+        [*(at(OWNER, 0.3) for _ in range(6)), between, *strangers(300, 0.9)], dtype=np.float32
+    )
+    distances = np.stack(
+        [np.linalg.norm(faces - OWNER, axis=1), np.linalg.norm(faces - sibling, axis=1)], axis=1
+    )
+    lead = distances[6, 1] - distances[6, 0]
+    assert distances[6, 0] < RULE.strong and 0 < lead < RULE.ambiguity_margin
+    anchors = np.array([OWNER, sibling])
+    found = {
+        p.face: p
+        for p in decide(
+            Cohort(faces, distances.astype(np.float32)), ["alice", "sis"], anchors, RULE
+        )
+    }
+    assert 6 in found and found[6].alone
+    assert {found[i].group for i in range(6)} == {1} and not any(found[i].alone for i in range(6))
+    assert found[6].group not in {1}
+    # One person enrolled: nobody to confuse the face with, so it joins the group as before.
+    alone = {p.face: p for p in decide(cohort(list(faces)), ["alice"], OWNER[None, :], RULE)}
+    assert 6 in alone and not alone[6].alone
+
+
 def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:
     # The reference is off the person's centre: their sharp photos sit around a centre 0.35 away,
     # and a dark photo of them drifts to 0.62 of the reference, but stays near that centre.
