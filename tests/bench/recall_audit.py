@@ -390,10 +390,15 @@ class Trace:
 
 
 def trace_decide(
-    src: Source, rule: DecisionRule, distances: np.ndarray | None = None, anchors=None
+    src: Source,
+    rule: DecisionRule,
+    distances: np.ndarray | None = None,
+    anchors=None,
+    group_z: float | None = None,
 ) -> Trace:
     """decision.decide, with every near face's fate recorded. Must propose exactly what decide()
-    proposes (checked in main)."""
+    proposes (checked in main). `group_z`, if given, is the look-alike group test's threshold in
+    place of the rule's z (a variant: the rule has one z for faces and groups)."""
     d_all = (
         distances_to(src.encodings, src.names, src.refs, rule.references)
         if distances is None
@@ -424,7 +429,8 @@ def trace_decide(
         groups = dec._groups(
             cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
         )
-        doubtful = dec._doubtful_groups(groups, d, mean, sd, rule, followed)
+        judged = rule if group_z is None else replace(rule, z_max=group_z)
+        doubtful = dec._doubtful_groups(groups, d, mean, sd, judged, followed)
         for k, i in enumerate(near.tolist()):
             tr.z[i] = float(z[k])
             if not clear[k]:
@@ -702,6 +708,7 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             for lo, hi in ((0.5, 0.68), (0.55, 0.66), (0.58, 0.66), (0.6, 0.66), (0.6, 0.7))
         },
         "group_min 5": (replace(rule, group_min=5), {}),
+        **{f"group test at z {v}": (rule, {"group_z": v}) for v in (-2.6, -2.75, -3.0)},
         "no group test": (replace(rule, group_min=10**6), {}),
         "competitor_margin 0.15": (replace(rule, competitor_margin=0.15), {}),
         "z_max -2.6": (replace(rule, z_max=-2.6), {}),
@@ -794,12 +801,17 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
             kw = dict(kw)
             band = kw.pop("jitter_band", None)
             restoration = kw.pop("restored", None)
+            group_z = kw.pop("group_z", None)
             src = source(restoration.applied(ex, chips) if restoration else ex, truth, **kw)
             if band:
                 src = _jittered_in_band(src, source(ex, truth, **kw, first=JITTERED), band)
             d = distances_to(src.encodings, src.names, src.refs, r.references)
             res = evaluate(
-                src, truth, trace_decide(src, r, distances=d), d_all=d, possible=r.possible
+                src,
+                truth,
+                trace_decide(src, r, distances=d, group_z=group_z),
+                d_all=d,
+                possible=r.possible,
             )
             cost = f"detect x{src.detect_s / base_s:.2f}, faces {len(src.encodings)}"
             print(line(tag, summarise(res)) + f" | {cost}")
