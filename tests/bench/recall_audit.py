@@ -132,6 +132,14 @@ def _chips(photo, detected: list) -> np.ndarray:
     return face_chips(photo.rgb, [_engine._landmarks(photo.rgb, rect) for rect, _ in detected])
 
 
+def _encode(chips: np.ndarray) -> np.ndarray:
+    """The encodings of aligned faces, as float32 rows (none for a photo without faces)."""
+    assert _engine is not None
+    if not len(chips):
+        return np.zeros((0, 128), np.float32)
+    return np.asarray(_engine._encoder.encode(chips), np.float32)
+
+
 def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.engine import DETECTION_UPSCALE, INFORMATION_SIDE, _original_box
     from service.faces.images import decode_photo
@@ -163,7 +171,7 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
         chips = chips_of[variant] = _chips(photo, detected)
         t_chips = time.perf_counter() - t0
         t0 = time.perf_counter()
-        codes = _engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128), np.float32)
+        codes = _encode(chips)
         t_encode = time.perf_counter() - t0
         out[variant] = {
             "boxes": [list(_original_box(rect, photo)) for rect, _ in detected],
@@ -191,8 +199,7 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     out[JITTERED]["encode_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     chips = chips_of["base"]
-    codes = _engine._encoder.encode(chips[:, :, ::-1]) if len(chips) else np.zeros((0, 128))
-    codes = (out["base"]["encodings"] + np.asarray(codes, np.float32)) / 2
+    codes = (out["base"]["encodings"] + _encode(chips[:, :, ::-1])) / 2
     out[MIRRORED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
     out[MIRRORED]["encode_s"] = out["base"]["encode_s"] + time.perf_counter() - t0
     return out

@@ -29,9 +29,13 @@ def at(centre: np.ndarray, distance: float) -> np.ndarray:
 OWNER = direction() * 0.5
 
 
-def cohort(faces: list[np.ndarray]) -> Cohort:
+def cohort(
+    faces: list[np.ndarray] | np.ndarray, centres: tuple[np.ndarray, ...] = (OWNER,)
+) -> Cohort:
+    """The faces, with their distances to each enrolled person's centre (the owner's alone by
+    default)."""
     encodings = np.array(faces, dtype=np.float32)
-    distances = np.linalg.norm(encodings - OWNER, axis=1).reshape(-1, 1)
+    distances = np.stack([np.linalg.norm(encodings - c, axis=1) for c in centres], axis=1)
     return Cohort(encodings, distances.astype(np.float32))
 
 
@@ -101,12 +105,9 @@ def test_it_ships_the_rule_its_defaults_describe() -> None:
 
 def test_it_gives_each_face_to_its_nearest_person() -> None:
     other = direction() * 0.5
-    faces = np.array([at(OWNER, 0.3), at(other, 0.3), *strangers(100, 0.9)], dtype=np.float32)
-    distances = np.stack(
-        [np.linalg.norm(faces - OWNER, axis=1), np.linalg.norm(faces - other, axis=1)], axis=1
-    )
+    faces = [at(OWNER, 0.3), at(other, 0.3), *strangers(100, 0.9)]
     anchors = np.array([OWNER, other])
-    found = decide(Cohort(faces, distances.astype(np.float32)), ["alice", "ben"], anchors, RULE)
+    found = decide(cohort(faces, (OWNER, other)), ["alice", "ben"], anchors, RULE)
     assert {(p.face, p.person) for p in found} == {(0, "alice"), (1, "ben")}
 
 
@@ -129,26 +130,17 @@ def test_a_face_nearly_as_near_another_enrolled_person_is_a_decision_of_its_own(
     aside = direction()
     aside -= (aside @ apart) * apart  # square to the line between them
     between = OWNER + 0.14 * apart + 0.33 * aside / np.linalg.norm(aside)  # 0.02 nearer the owner
-    faces = np.array(
-        [*(at(OWNER, 0.3) for _ in range(6)), between, *strangers(300, 0.9)], dtype=np.float32
-    )
-    distances = np.stack(
-        [np.linalg.norm(faces - OWNER, axis=1), np.linalg.norm(faces - sibling, axis=1)], axis=1
-    )
-    lead = distances[6, 1] - distances[6, 0]
-    assert distances[6, 0] < RULE.strong and 0 < lead < RULE.ambiguity_margin
+    faces = [*(at(OWNER, 0.3) for _ in range(6)), between, *strangers(300, 0.9)]
+    family = cohort(faces, (OWNER, sibling))
+    lead = family.distances[6, 1] - family.distances[6, 0]
+    assert family.distances[6, 0] < RULE.strong and 0 < lead < RULE.ambiguity_margin
     anchors = np.array([OWNER, sibling])
-    found = {
-        p.face: p
-        for p in decide(
-            Cohort(faces, distances.astype(np.float32)), ["alice", "sis"], anchors, RULE
-        )
-    }
+    found = {p.face: p for p in decide(family, ["alice", "sis"], anchors, RULE)}
     assert 6 in found and found[6].alone
     assert {found[i].group for i in range(6)} == {1} and not any(found[i].alone for i in range(6))
     assert found[6].group not in {1}
     # One person enrolled: nobody to confuse the face with, so it joins the group as before.
-    alone = {p.face: p for p in decide(cohort(list(faces)), ["alice"], OWNER[None, :], RULE)}
+    alone = {p.face: p for p in decide(cohort(faces), ["alice"], OWNER[None, :], RULE)}
     assert 6 in alone and not alone[6].alone
 
 
