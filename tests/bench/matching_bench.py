@@ -511,6 +511,28 @@ def write_report(result: SetResult) -> Path:
     return path
 
 
+def beside_cli(rows: list[Row]) -> str:
+    """Which owner photos each tool misses, photo for photo. A set harder or easier than another
+    for the CLI says little about ours, unless ours finds what the CLI finds: then the CLI's recall
+    on any set is a floor for ours (short of the faces ours gives up to stay precise)."""
+    scores = {row.name: row.score for row in rows if row.score is not None}
+    cli, ours = scores.get("face_recognition CLI (photo level)"), scores.get("ours (photo level)")
+    if cli is None or ours is None:
+        return ""
+    cli_missed = {(m["photo"], m["person"]) for m in cli.missed}
+    ours_missed = {(m["photo"], m["person"]) for m in ours.missed}
+    cli_found = cli.expected - len(cli_missed)
+    lost = sorted(ours_missed - cli_missed)
+    line = (
+        f"  beside the CLI (photo level): ours finds {cli_found - len(lost)} of the {cli_found}"
+        f" owner photos the CLI finds, and {len(cli_missed - ours_missed)} of the"
+        f" {len(cli_missed)} it misses"
+    )
+    if lost:
+        line += "; lost by ours only: " + ", ".join(f"{p} ({person})" for p, person in lost)
+    return line
+
+
 def print_set(result: SetResult) -> list[str]:
     """Both tables of one set; returns the flagged groups."""
     truth = result.truth
@@ -524,6 +546,8 @@ def print_set(result: SetResult) -> list[str]:
     print("  photo-level rows count (photo, owner) pairs in the owner faces column")
     if result.startup:
         print(result.startup)
+    if line := beside_cli(result.rows):
+        print(line)
     ours = next((r for r in result.rows if r.name == "ours (face level)" and r.score), None)
     if ours is None or ours.score is None:
         return []
