@@ -149,6 +149,8 @@ def add_noise(img: Image.Image, noise: np.ndarray, rng: random.Random) -> Image.
     """The canvas with grain over scene and faces alike, as a phone sensor would add it."""
     pixels = np.asarray(img, dtype=np.int16)
     h, w = pixels.shape[:2]
+    if h > noise.shape[0] or w > noise.shape[1]:  # a larger canvas repeats the field
+        noise = np.tile(noise, (-(-h // noise.shape[0]), -(-w // noise.shape[1]), 1))
     field = np.roll(noise, (rng.randrange(h), rng.randrange(w)), axis=(0, 1))[:h, :w]
     return Image.fromarray(np.clip(pixels + field, 0, 255).astype(np.uint8))
 

@@ -3,7 +3,10 @@
 `platform`: posts as Facebook, Instagram and phones serve them (small faces in group shots, tilted
 heads, blur, night shots, heavy JPEG, phone screenshots, no EXIF), a dozen owners among strangers
 who recur. `diverse`: calibration people only, half of each demographic group enrolled, so the
-false matches can be counted per group.
+false matches can be counted per group. `export`: a phone's own export, as the team's first
+held-out set was: 12-megapixel group shots with EXIF rotations, HEIC, WebP and duplicates, half of
+each calibration group enrolled (drawn apart from `diverse`'s), the people of dev/ and dev-bbt/
+among the strangers. No setting of the rule was read off `export`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 from canvas import add_noise, background, feather_mask, layout, sensor_noise
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 from shared_faces import (
     BACKGROUNDS,
     FACES_DIR,
@@ -36,7 +39,7 @@ from shared_faces import (
 
 RECIPE = 3  # bump whenever a set would come out different, so old sets get rebuilt
 SEED = 20240917
-SETS = ("platform", "diverse")
+SETS = ("platform", "diverse", "export")  # the rule's settings were read off the first two only
 CALIB = FACES_DIR / "calib"
 UNLABELED = "unlabeled (dev)"  # people outside calib/ have no observed group
 
@@ -126,7 +129,13 @@ CANVASES = {
     "instagram": ((1080, 1080), (1080, 1350)),
     "facebook": ((2048, 1536), (1536, 2048), (2048, 1365), (2048, 1152)),
     "phone": ((2016, 1512), (1512, 2016)),
+    "camera": ((4032, 3024), (3024, 4032)),  # a phone's camera roll, full size
 }
+# How a phone's export stores its photos: mostly JPEG with an orientation tag, HEIC from iPhones,
+# WebP from messengers; a few photos twice (a copy saved back from a chat, smaller and re-encoded).
+CAMERA_FORMATS = ("jpeg", "jpeg", "jpeg", "jpeg", "jpeg", "heic", "heic", "webp")
+DUPLICATE_SHARE = 0.1
+DUPLICATE_SIDE = 1600
 SCREENSHOT_OF = ("instagram", "facebook")
 
 PLATFORM = Recipe(
@@ -151,7 +160,16 @@ DIVERSE = Recipe(
     no_owner_share=0.35,
     same_group_share=0.5,
 )
-RECIPES = {r.name: r for r in (PLATFORM, DIVERSE)}
+EXPORT = Recipe(
+    name="export",
+    posts=110,
+    kinds={"camera": 1},
+    faces={"camera": ((1, 2, 3, 4, 5, 6), (30, 20, 15, 15, 10, 10))},
+    widths={"camera": (90, 320)},
+    no_owner_share=0.35,
+    same_group_share=0.5,
+)
+RECIPES = {r.name: r for r in (PLATFORM, DIVERSE, EXPORT)}
 
 
 @dataclass(frozen=True)
@@ -176,10 +194,13 @@ class Post:
     faces: tuple[FacePlan, ...]
     effect: str
     orientation: int  # EXIF orientation a phone stored; 1 when the photo carries no EXIF
+    fmt: str = "jpeg"  # a camera's photo: jpeg, heic or webp
 
     @property
     def filename(self) -> str:
-        return f"{self.name}.png" if self.kind == "screenshot" else f"{self.name}.jpg"
+        if self.kind == "screenshot":
+            return f"{self.name}.png"
+        return f"{self.name}.{ {'jpeg': 'jpg'}.get(self.fmt, self.fmt) }"
 
 
 # ---------------------------------------------------------------- identities and face boxes
@@ -362,9 +383,12 @@ def plan_post(
         tilt = picker.deal(person, "tilt", TILT_DECK) if person in owners else rng.choice(TILT_DECK)
         faces.append(FacePlan(person, picker.photo(person), width, tilt * rng.choice((-1, 1))))
     effect = picker.deal(lead, "effect", EFFECT_DECK) if lead else rng.choice(EFFECT_DECK)
-    orientation = rng.choice((6, 6, 8, 3)) if kind == "phone" else 1
+    orientations = {"phone": (6, 6, 8, 3), "camera": (6, 6, 8, 3, 1, 1)}.get(kind, (1,))
+    orientation = rng.choice(orientations) if len(orientations) > 1 else 1
+    fmt = picker.deal("", "format", CAMERA_FORMATS) if kind == "camera" else "jpeg"
     name = f"{index:03d}_{kind}"
-    return Post(name, kind, inner, size, rng.choice(BACKGROUNDS), tuple(faces), effect, orientation)
+    scene = rng.choice(BACKGROUNDS)
+    return Post(name, kind, inner, size, scene, tuple(faces), effect, orientation, fmt)
 
 
 def plan(
@@ -521,7 +545,7 @@ def save_post(img: Image.Image, post: Post, path: Path) -> None:
         img.save(path, "PNG", compress_level=3)
         return
     quality = LOW_JPEG_QUALITY if post.effect == "jpeg30" else PLATFORM_JPEG_QUALITY
-    if post.kind != "phone":
+    if post.kind not in ("phone", "camera"):
         img.save(path, "JPEG", quality=quality)  # no exif= argument: no EXIF segment at all
         return
     exif = Image.Exif()
@@ -529,7 +553,24 @@ def save_post(img: Image.Image, post: Post, path: Path) -> None:
     exif[0x0112] = post.orientation
     if post.orientation in STORE_ROTATED:
         img = img.transpose(STORE_ROTATED[post.orientation])
-    img.save(path, "JPEG", quality=quality if post.effect == "jpeg30" else 92, exif=exif)
+    if post.fmt == "heic":
+        img.save(path, "HEIF", quality=80, exif=exif.tobytes())
+    elif post.fmt == "webp":
+        img.save(path, "WEBP", quality=80, exif=exif.tobytes())
+    else:
+        img.save(path, "JPEG", quality=quality if post.effect == "jpeg30" else 92, exif=exif)
+
+
+def save_duplicate(src: Path, dest: Path) -> float:
+    """A copy saved back from a chat: upright, smaller, re-encoded, without EXIF; its scale."""
+    with Image.open(src) as opened:
+        img = ImageOps.exif_transpose(opened).convert("RGB")
+    scale = min(1.0, DUPLICATE_SIDE / max(img.size))
+    if scale < 1.0:
+        size = (round(img.width * scale), round(img.height * scale))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    img.save(dest, "JPEG", quality=75)
+    return scale
 
 
 EFFECT_FUNCS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
@@ -589,12 +630,32 @@ def render(post: Post, ctx: RenderContext, photos: Path) -> dict[str, object]:
         "of": post.inner,
         "size": list(img.size),
         "effect": post.effect,
-        "exif": f"orientation {post.orientation}, camera" if post.kind == "phone" else "none",
+        "exif": (
+            f"orientation {post.orientation}, camera"
+            if post.kind in ("phone", "camera")
+            else "none"
+        ),
         "faces": faces,
     }
 
 
 # ---------------------------------------------------------------- references and the set
+
+
+def duplicates(photos: dict[str, dict], folder: Path, rng: random.Random) -> dict[str, dict]:
+    """Some photos a second time, as a chat's copy: the same faces, each to be found again."""
+    chosen = rng.sample(sorted(photos), round(len(photos) * DUPLICATE_SHARE))
+    copies = {}
+    for name in chosen:
+        copy = f"{Path(name).stem} (1).jpg"
+        scale = save_duplicate(folder / name, folder / copy)
+        entry = json.loads(json.dumps(photos[name]))
+        for face in entry["faces"]:
+            face["box"] = [round(v * scale) for v in face["box"]]
+            face["width"] = round(face["width"] * scale)
+        entry.update(size=[round(v * scale) for v in entry["size"]], exif="none", copy_of=name)
+        copies[copy] = entry
+    return copies
 
 
 def write_reference(src: Path, dest: Path) -> None:
@@ -625,9 +686,11 @@ def cast(
         names = PLATFORM_OWNERS + PLATFORM_STRANGERS
         people, boxes = identities(names, out / "face_boxes.json")
         return people, sorted(PLATFORM_OWNERS), boxes
-    calib = calib_identities()
-    people, boxes = identities(tuple(i.person for i in calib), out / "face_boxes.json")
-    return people, split_owners(list(people.values()), rng), boxes
+    names = tuple(i.person for i in calib_identities())
+    bystanders = tuple(DEV_PHOTOS) if recipe is EXPORT else ()
+    people, boxes = identities(names + bystanders, out / "face_boxes.json")
+    calib = [people[n] for n in names]
+    return people, split_owners(calib, rng), boxes
 
 
 def is_complete(out: Path) -> bool:
@@ -666,6 +729,8 @@ def build(name: str, out: Path | None = None, force: bool = False) -> dict:
     posts = plan(recipe, posting, owners, rng)
     ctx = RenderContext(people, set(owners), boxes, sensor_noise((2100, 2100, 3), SEED))
     photos = {post.filename: render(post, ctx, out / "photos") for post in posts}
+    if recipe is EXPORT:
+        photos.update(duplicates(photos, out / "photos", rng))
     write_references(out, people, refs)
     truth = {
         "recipe": RECIPE,
