@@ -185,7 +185,7 @@ def _decide_person(
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
     doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
-    alone = _alone(kept, d, runner_up, rule)
+    alone = _alone(kept, d, runner_up, rule, _between_groups(cohort.encodings, kept, groups, rule))
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
     numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
@@ -244,13 +244,38 @@ def _nearest_are_kept(
     return to_kept < _min_distances(encodings[faces], encodings[rest], beyond=copies)
 
 
-def _alone(kept: np.ndarray, d: np.ndarray, runner_up: np.ndarray, rule: DecisionRule) -> list[int]:
-    """The proposals in the possible band, and those nearly as near another enrolled person,
-    nearest first: each is a decision of its own. Confirming a group confirms many photos at
-    once, and neither a stranger's blurred or dark look-alike at 0.56 nor a look-alike relative's
-    photo must ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""
+def _alone(
+    kept: np.ndarray,
+    d: np.ndarray,
+    runner_up: np.ndarray,
+    rule: DecisionRule,
+    between: np.ndarray,
+) -> list[int]:
+    """The proposals in the possible band, those nearly as near another enrolled person, and
+    those `between` two groups, nearest first: each is a decision of its own. Confirming a group
+    confirms many photos at once, and neither a stranger's blurred or dark look-alike at 0.56, nor
+    a look-alike relative's photo, nor a face the grouping could have put with a look-alike
+    stranger's, must ride along with the person's own faces (models/MODEL_CARD.md, "Groups")."""
     doubtful = (d[kept] > rule.strong) | (runner_up[kept] - d[kept] < rule.ambiguity_margin)
-    return sorted(kept[doubtful].tolist(), key=lambda i: d[i])
+    return sorted(kept[doubtful | between].tolist(), key=lambda i: d[i])
+
+
+def _between_groups(
+    encodings: np.ndarray, kept: np.ndarray, groups: dict[int, int], rule: DecisionRule
+) -> np.ndarray:
+    """For each kept face: is its nearest look-alike among the grouped faces (its own copies
+    aside) in another group? A look-alike stranger's photo can land in the person's own group
+    (0.35 from the references, where the person's own sit at 0.28-0.37), but its nearest
+    look-alike is then mostly one of the stranger's own other photos."""
+    if not len(kept):
+        return np.zeros(0, dtype=bool)
+    grouped = np.fromiter(groups, dtype=int, count=len(groups))
+    copies = max(rule.copy_distance, 1e-3)  # the face itself is at 0: never its own look-alike
+    _, nearest = _nearest_rows(encodings[kept], encodings[grouped], beyond=copies)
+    found = nearest >= 0
+    theirs = np.array([groups[int(i)] for i in kept])
+    others = np.array([groups[int(j)] for j in grouped[np.maximum(nearest, 0)]])
+    return found & (theirs != others)
 
 
 def _runner_up(distances: np.ndarray) -> np.ndarray:
@@ -369,8 +394,18 @@ def _nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _min_distances(a: np.ndarray, b: np.ndarray, beyond: float | None = None) -> np.ndarray:
     """For each row of a, the distance to its nearest row of b (only those farther than
     `beyond`, if given), in blocks of both."""
+    return _nearest_rows(a, b, beyond)[0]
+
+
+def _nearest_rows(
+    a: np.ndarray, b: np.ndarray, beyond: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a, the distance to its nearest row of b and that row's index (-1 and
+    infinity where none is farther than `beyond`), in blocks of both: memory bounded at any
+    size."""
     a = a.astype(np.float32)
     best = np.full(len(a), np.inf, dtype=np.float32)
+    index = np.full(len(a), -1, dtype=int)
     for i in range(0, len(a), _BLOCK):
         rows = a[i : i + _BLOCK]
         rows2 = (rows * rows).sum(axis=1)[:, None]
@@ -379,8 +414,12 @@ def _min_distances(a: np.ndarray, b: np.ndarray, beyond: float | None = None) ->
             sq = rows2 + (block * block).sum(axis=1)[None, :] - 2.0 * rows @ block.T
             if beyond is not None:
                 sq[sq <= beyond * beyond] = np.inf
-            best[i : i + _BLOCK] = np.minimum(best[i : i + _BLOCK], sq.min(axis=1))
-    return np.sqrt(np.maximum(best, 0.0))
+            at = sq.argmin(axis=1)
+            low = sq[np.arange(len(rows)), at]
+            better = low < best[i : i + _BLOCK]
+            best[i : i + _BLOCK][better] = low[better]
+            index[i : i + _BLOCK][better] = j + at[better]
+    return np.sqrt(np.maximum(best, 0.0)), index
 
 
 def _linked_to(encodings: np.ndarray, start: np.ndarray, radius: float) -> np.ndarray:

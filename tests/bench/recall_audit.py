@@ -456,7 +456,8 @@ def trace_decide(
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
         kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
-        for i in dec._alone(kept_here, d, runner_up, rule):
+        between = dec._between_groups(cohort.encodings, kept_here, groups, rule)
+        for i in dec._alone(kept_here, d, runner_up, rule, between):
             tr.group[i] = (person, -1 - i)  # a decision of its own
     return tr
 
@@ -676,11 +677,18 @@ def load(name: str, workers: int, cnn_scan: bool = False) -> tuple[dict, dict]:
 def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
     d = distances_to(src.encodings, src.names, src.refs, rule.references)
     anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
-    got = {
-        (p.face, p.person) for p in dec.decide(Cohort(src.encodings, d), src.names, anchors, rule)
-    }
+    decided = dec.decide(Cohort(src.encodings, d), src.names, anchors, rule)
+    got = {(p.face, p.person) for p in decided}
     mine = set(tr.proposed.items())
     assert got == mine, f"trace differs from decide(): {len(got ^ mine)} faces"
+    # ...and gathers them into the same decisions (the audit counts them)
+    theirs, ours = defaultdict(set), defaultdict(set)
+    for p in decided:
+        theirs[(p.person, p.group)].add(p.face)
+    for i, key in tr.group.items():
+        ours[key].add(i)
+    same = {frozenset(f) for f in theirs.values()} == {frozenset(f) for f in ours.values()}
+    assert same, "trace groups the proposals differently from decide()"
 
 
 def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:

@@ -144,6 +144,27 @@ def test_a_face_nearly_as_near_another_enrolled_person_is_a_decision_of_its_own(
     assert 6 in alone and not alone[6].alone
 
 
+def test_a_face_nearest_to_a_look_alike_strangers_photos_is_a_decision_of_its_own() -> None:
+    # A look-alike stranger 0.45 from the owner, with photos of his own. One photo of him lands
+    # 0.2 from the references, nearer the owner's group than his own, so the grouping puts it
+    # in the owner's group; but its nearest look-alike is one of his photos. It joins no group,
+    # and confirming the owner's group does not confirm it.
+    apart, aside = direction(), direction()
+    aside -= (aside @ apart) * apart
+    aside /= np.linalg.norm(aside)
+    stranger = OWNER + 0.45 * apart
+    his = [OWNER + 0.35 * apart + 0.17 * aside, *(at(stranger, 0.2) for _ in range(4))]
+    toward = OWNER + 0.2 * apart
+    faces = [*(at(OWNER, 0.15) for _ in range(6)), toward, *his, *strangers(300, 0.9)]
+    c = cohort(faces)
+    gaps = np.linalg.norm(c.encodings[:11] - c.encodings[6], axis=1)
+    assert RULE.copy_distance < gaps[7] < gaps[:6].min()  # his photo is its nearest look-alike
+    found = {p.face: p for p in decide(c, ["owner"], OWNER[None, :], RULE)}
+    assert {found[i].group for i in range(6)} == {1} and not any(found[i].alone for i in range(6))
+    assert 6 in found and found[6].alone and found[6].group != 1
+    assert not any(found[i].group == 1 for i in range(7, 11) if i in found)
+
+
 def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:
     # The reference is off the person's centre: their sharp photos sit around a centre 0.35 away,
     # and a dark photo of them drifts to 0.62 of the reference, but stays near that centre.
