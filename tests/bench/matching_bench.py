@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine_bench import RUN_TIMEOUT_S, executable, machine, parse_cli, scan_available
+from engine_bench import CLI_READS, RUN_TIMEOUT_S, executable, machine, parse_cli, scan_available
 from measure import Measured, run_measured
 from platform_set import PROJECT_ROOT, SETS, build
 
@@ -544,6 +544,13 @@ def print_set(result: SetResult) -> list[str]:
     print(f"; {owners} owners of {len(truth['identities'])} people")
     print(main_table(result.rows))
     print("  photo-level rows count (photo, owner) pairs in the owner faces column")
+    unread = sum(not CLI_READS.match(name) for name in result.faces)
+    if unread:
+        print(
+            f"  the CLI reads JPEG and PNG only ({len(result.faces) - unread} of the"
+            f" {len(result.faces)} photos) and ignores EXIF orientation: its time is for less work,"
+            " so the speed column is not a like-for-like measure here (engine_bench.py's is)"
+        )
     if result.startup:
         print(result.startup)
     if line := beside_cli(result.rows):
