@@ -22,8 +22,8 @@ or dark photo of the person just past `possible`, up to `expand_reach`.
 Proposals are then gathered into groups of look-alikes, so a stranger proposed by mistake is one
 decision for the owner, and never shares a group with the owner's own faces. A group that does not
 stand out as a whole is a stranger who recurs, and none of it is proposed. A proposal in the
-possible band, or nearly as near another enrolled person (a look-alike relative), joins no group:
-it is a decision of its own.
+possible band, nearly as near another enrolled person (a look-alike relative), or whose nearest
+look-alike in the source is in another group, joins no group: it is a decision of its own.
 """
 
 from __future__ import annotations
