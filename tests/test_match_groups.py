@@ -111,12 +111,37 @@ def test_a_face_decided_on_its_own_joins_no_group_but_a_rejection_still_holds() 
     SQLModel.metadata.create_all(db)
     owner, stranger = np.zeros(128), np.full(128, 0.1)
     with Session(db) as session:
-        groups = OwnerGroups(session, box, owner_id=1, radius=0.4)
-        mine = groups.place(np.array([owner, owner + 0.01]))
-        assert groups.place(np.array([owner + 0.02])) is mine  # a sure face joins
-        alone = groups.place(np.array([owner + 0.02]), alone=True)
+        mine = OwnerGroups(session, box, owner_id=1, radius=0.4).place(np.array([owner, owner]))
+        later = OwnerGroups(session, box, owner_id=1, radius=0.4)  # a later scan's decision
+        assert later.place(np.array([owner + 0.02])) is mine  # a sure face joins
+        alone = later.place(np.array([owner + 0.02]), alone=True)
         assert alone is not None and alone.id != mine.id and mine.size == 3  # this one does not
-        rejected = groups.place(np.array([stranger]))
+        rejected = later.place(np.array([stranger]))
         assert rejected is not None
         rejected.decision = Review.rejected
-        assert groups.place(np.array([stranger + 0.01]), alone=True) is None
+        assert later.place(np.array([stranger + 0.01]), alone=True) is None
+
+
+def test_two_groups_of_one_decision_never_join_one_group() -> None:
+    # A look-alike stranger's group, 0.3 from the owner's, is a different individual to the
+    # decision: it must not join the owner's group because their centres are within the radius.
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from service.match_groups import OwnerGroups
+    from service.secrets_box import SecretBox
+
+    box = SecretBox("k" * 48)
+    db = create_engine("sqlite://")
+    SQLModel.metadata.create_all(db)
+    owner, look_alike = np.zeros(128), np.full(128, 0.3 / np.sqrt(128))
+    with Session(db) as session:
+        first = OwnerGroups(session, box, owner_id=1, radius=0.4)
+        mine = first.place(np.array([owner, owner]))
+        theirs = first.place(np.array([look_alike, look_alike]))
+        assert theirs is not None and theirs.id != mine.id
+        # A later scan finds both again: each joins its own group.
+        later = OwnerGroups(session, box, owner_id=1, radius=0.4)
+        assert later.place(np.array([owner + 0.01])) is mine
+        assert later.place(np.array([look_alike + 0.01])) is theirs
+        assert (mine.size, theirs.size) == (3, 3)
