@@ -417,9 +417,10 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
         faces = ScanFaces.join(unpack(_opened(ctx, session, b)) for b in batches)
     cohort = Cohort(faces.cohort.encodings, gallery.distances(faces.cohort.encodings))
     by_face = {f.face: f for f in faces.near}
+    photos = [by_face[i].photo if i in by_face else None for i in range(len(cohort))]
     proposals = [
         p
-        for p in decide(cohort, gallery.names, gallery.centres(), ctx.rule)
+        for p in decide(cohort, gallery.names, gallery.centres(), ctx.rule, photos)
         if p.face in by_face  # near a member when scanned: its pictures were kept
         and members[p.person].known.is_new(by_face[p.face].digest, cohort.encodings[p.face])
     ]

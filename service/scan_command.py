@@ -54,7 +54,8 @@ class ScanReport:
         cohort = Cohort.stack(
             [f.encoding for f in self._faces], [f.distances for f in self._faces], len(people)
         )
-        for p in decide(cohort, people, gallery.centres(), rule):
+        photos = [photo for photo, _ in self._where]
+        for p in decide(cohort, people, gallery.centres(), rule, photos):
             photo, box = self._where[p.face]
             self.matches.append(
                 {

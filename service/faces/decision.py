@@ -29,7 +29,7 @@ look-alike in the source is in another group, joins no group: it is a decision o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,12 +141,18 @@ class Cohort:
 
 
 def decide(
-    cohort: Cohort, people: Sequence[str], anchors: np.ndarray, rule: DecisionRule
+    cohort: Cohort,
+    people: Sequence[str],
+    anchors: np.ndarray,
+    rule: DecisionRule,
+    photos: Sequence[Hashable | None] | None = None,
 ) -> list[Proposal]:
     """The faces to propose, each for its nearest person, with its band and group.
 
     `anchors` holds each person's reference centre: their own group starts there, so the
     person's faces gather in group 1 and a stranger proposed by mistake starts a group of his own.
+    `photos`, if given, names each face's photo (None: a face of its own): a person is proposed
+    once a photo.
     """
     if not len(cohort) or not people:
         return []
@@ -156,7 +162,9 @@ def decide(
     for p, person in enumerate(people):
         mine = nearest == p
         if (cohort.distances[mine, p] <= rule.possible).any():
-            proposals += _decide_person(cohort, p, person, mine, anchors[p], runner_up, rule)
+            proposals += _decide_person(
+                cohort, p, person, mine, anchors[p], runner_up, rule, photos
+            )
     return proposals
 
 
@@ -168,9 +176,10 @@ def _decide_person(
     anchor: np.ndarray,
     runner_up: np.ndarray,
     rule: DecisionRule,
+    photos: Sequence[Hashable | None] | None = None,
 ) -> list[Proposal]:
     """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
-    distance to its second nearest person."""
+    distance to its second nearest person; `photos` names each face's photo."""
     d = cohort.distances[:, p].astype(np.float64)
     near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
@@ -185,6 +194,7 @@ def _decide_person(
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
     doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
+    kept = _once_a_photo(kept, d, photos)
     alone = _alone(kept, d, runner_up, rule, _between_groups(cohort.encodings, kept, groups, rule))
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
@@ -276,6 +286,26 @@ def _between_groups(
     theirs = np.array([groups[int(i)] for i in kept])
     others = np.array([groups[int(j)] for j in grouped[np.maximum(nearest, 0)]])
     return found & (theirs != others)
+
+
+def _once_a_photo(
+    kept: np.ndarray, d: np.ndarray, photos: Sequence[Hashable | None] | None
+) -> np.ndarray:
+    """The kept faces but the farther ones of a photo with two or more: a person is in a photo
+    once, so only the nearest can be theirs, and it is the photo a friend takes down. (A collage
+    of the person twice loses a face, not the photo.)"""
+    if photos is None:
+        return kept
+    seen: set[Hashable] = set()
+    farther = set()
+    for i in sorted(kept.tolist(), key=lambda i: (d[i], i)):
+        photo = photos[i]
+        if photo is None:
+            continue
+        if photo in seen:
+            farther.add(i)
+        seen.add(photo)
+    return np.array([i for i in kept.tolist() if i not in farther], dtype=int)
 
 
 def _runner_up(distances: np.ndarray) -> np.ndarray:

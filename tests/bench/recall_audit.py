@@ -456,6 +456,11 @@ def trace_decide(
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
         kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
+        once = dec._once_a_photo(kept_here, d, src.photo)
+        for i in set(kept_here.tolist()) - set(once.tolist()):
+            del tr.proposed[i], tr.group[i]
+            tr.stop[i] = "a nearer face in the photo"
+        kept_here = once
         between = dec._between_groups(cohort.encodings, kept_here, groups, rule)
         for i in dec._alone(kept_here, d, runner_up, rule, between):
             tr.group[i] = (person, -1 - i)  # a decision of its own
@@ -472,6 +477,7 @@ STAGES = (
     "competitor",
     "z-norm",
     "doubtful group",
+    "a nearer face in the photo",
     "claimed twice",
     "proposed",
 )
@@ -677,7 +683,7 @@ def load(name: str, workers: int, cnn_scan: bool = False) -> tuple[dict, dict]:
 def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
     d = distances_to(src.encodings, src.names, src.refs, rule.references)
     anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
-    decided = dec.decide(Cohort(src.encodings, d), src.names, anchors, rule)
+    decided = dec.decide(Cohort(src.encodings, d), src.names, anchors, rule, src.photo)
     got = {(p.face, p.person) for p in decided}
     mine = set(tr.proposed.items())
     assert got == mine, f"trace differs from decide(): {len(got ^ mine)} faces"

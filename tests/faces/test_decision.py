@@ -165,6 +165,21 @@ def test_a_face_nearest_to_a_look_alike_strangers_photos_is_a_decision_of_its_ow
     assert not any(found[i].group == 1 for i in range(7, 11) if i in found)
 
 
+def test_a_person_is_proposed_once_a_photo() -> None:
+    # A look-alike beside the owner in one group photo: both are near, but only one of them can
+    # be the owner, and the nearer is kept. Faces whose photo is not known stay apart.
+    faces = [*(at(OWNER, 0.3) for _ in range(4)), at(OWNER, 0.4), *strangers(300, 0.9)]
+    photos = ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "a.jpg", *[f"s{i}.jpg" for i in range(300)]]
+    everyone = {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE)}
+    assert {0, 4} <= everyone
+    once = {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE, photos)}
+    assert once == everyone - {4}
+    unknown = [None if i in (0, 4) else photo for i, photo in enumerate(photos)]
+    assert {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE, unknown)} == (
+        everyone
+    )
+
+
 def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:
     # The reference is off the person's centre: their sharp photos sit around a centre 0.35 away,
     # and a dark photo of them drifts to 0.62 of the reference, but stays near that centre.
