@@ -176,7 +176,7 @@ def _decide_person(
     anchor: np.ndarray,
     runner_up: np.ndarray,
     rule: DecisionRule,
-    photos: Sequence[Hashable | None] | None = None,
+    photos: Sequence[Hashable | None] | None,
 ) -> list[Proposal]:
     """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
     distance to its second nearest person; `photos` names each face's photo."""
@@ -299,12 +299,10 @@ def _once_a_photo(
     seen: set[Hashable] = set()
     farther = set()
     for i in sorted(kept.tolist(), key=lambda i: (d[i], i)):
-        photo = photos[i]
-        if photo is None:
-            continue
-        if photo in seen:
+        if photos[i] in seen:
             farther.add(i)
-        seen.add(photo)
+        elif photos[i] is not None:
+            seen.add(photos[i])
     return np.array([i for i in kept.tolist() if i not in farther], dtype=int)
 
 

@@ -12,6 +12,7 @@ among the strangers. No setting of the rule was read off `export`.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import math
@@ -134,6 +135,10 @@ CANVASES = {
 # How a phone's export stores its photos: mostly JPEG with an orientation tag, HEIC from iPhones,
 # WebP from messengers; a few photos twice (a copy saved back from a chat, smaller and re-encoded).
 CAMERA_FORMATS = ("jpeg", "jpeg", "jpeg", "jpeg", "jpeg", "heic", "heic", "webp")
+SUFFIXES = {"jpeg": "jpg", "heic": "heic", "webp": "webp"}
+# The kinds a phone stores itself, with an orientation tag (drawn from these) and its camera; the
+# others come from a platform, which strips all EXIF.
+ORIENTATIONS = {"phone": (6, 6, 8, 3), "camera": (6, 6, 8, 3, 1, 1)}
 DUPLICATE_SHARE = 0.1
 DUPLICATE_SIDE = 1600
 SCREENSHOT_OF = ("instagram", "facebook")
@@ -200,7 +205,7 @@ class Post:
     def filename(self) -> str:
         if self.kind == "screenshot":
             return f"{self.name}.png"
-        return f"{self.name}.{ {'jpeg': 'jpg'}.get(self.fmt, self.fmt) }"
+        return f"{self.name}.{SUFFIXES[self.fmt]}"
 
 
 # ---------------------------------------------------------------- identities and face boxes
@@ -383,8 +388,7 @@ def plan_post(
         tilt = picker.deal(person, "tilt", TILT_DECK) if person in owners else rng.choice(TILT_DECK)
         faces.append(FacePlan(person, picker.photo(person), width, tilt * rng.choice((-1, 1))))
     effect = picker.deal(lead, "effect", EFFECT_DECK) if lead else rng.choice(EFFECT_DECK)
-    orientations = {"phone": (6, 6, 8, 3), "camera": (6, 6, 8, 3, 1, 1)}.get(kind, (1,))
-    orientation = rng.choice(orientations) if len(orientations) > 1 else 1
+    orientation = rng.choice(ORIENTATIONS[kind]) if kind in ORIENTATIONS else 1
     fmt = picker.deal("", "format", CAMERA_FORMATS) if kind == "camera" else "jpeg"
     name = f"{index:03d}_{kind}"
     scene = rng.choice(BACKGROUNDS)
@@ -545,7 +549,7 @@ def save_post(img: Image.Image, post: Post, path: Path) -> None:
         img.save(path, "PNG", compress_level=3)
         return
     quality = LOW_JPEG_QUALITY if post.effect == "jpeg30" else PLATFORM_JPEG_QUALITY
-    if post.kind not in ("phone", "camera"):
+    if post.kind not in ORIENTATIONS:
         img.save(path, "JPEG", quality=quality)  # no exif= argument: no EXIF segment at all
         return
     exif = Image.Exif()
@@ -630,11 +634,7 @@ def render(post: Post, ctx: RenderContext, photos: Path) -> dict[str, object]:
         "of": post.inner,
         "size": list(img.size),
         "effect": post.effect,
-        "exif": (
-            f"orientation {post.orientation}, camera"
-            if post.kind in ("phone", "camera")
-            else "none"
-        ),
+        "exif": f"orientation {post.orientation}, camera" if post.kind in ORIENTATIONS else "none",
         "faces": faces,
     }
 
@@ -647,14 +647,14 @@ def duplicates(photos: dict[str, dict], folder: Path, rng: random.Random) -> dic
     chosen = rng.sample(sorted(photos), round(len(photos) * DUPLICATE_SHARE))
     copies = {}
     for name in chosen:
-        copy = f"{Path(name).stem} (1).jpg"
-        scale = save_duplicate(folder / name, folder / copy)
-        entry = json.loads(json.dumps(photos[name]))
+        saved = f"{Path(name).stem} (1).jpg"
+        scale = save_duplicate(folder / name, folder / saved)
+        entry = copy.deepcopy(photos[name])
         for face in entry["faces"]:
             face["box"] = [round(v * scale) for v in face["box"]]
             face["width"] = round(face["width"] * scale)
         entry.update(size=[round(v * scale) for v in entry["size"]], exif="none", copy_of=name)
-        copies[copy] = entry
+        copies[saved] = entry
     return copies
 
 
