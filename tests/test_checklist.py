@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from service import checklist
+from service import checklist, checklist_mail
 from service.app import create_app
 from service.config import Settings
 from service.notify import reminders
@@ -150,7 +150,7 @@ def _send_at(circle: Circle, now: datetime) -> None:
     with Session(circle.db) as session:
         friend, owner = session.get(Friend, circle.friend_id), session.get(Owner, 1)
         assert friend is not None and owner is not None
-        checklist.send(session, services.settings, services.box, owner, friend, now=now)
+        checklist_mail.send(session, services.settings, services.box, owner, friend, now=now)
         session.commit()
 
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from service import checklist, invites
+from service import checklist_mail, invites
 from service.app import create_app
 from service.notify.reminders import send_due_reminders
 from service.routes.pages_owner import back_here
@@ -426,7 +426,9 @@ def test_tess_gets_one_series_of_reminders_and_one_unsubscribe(
     with Session(services.db) as session:
         for friend in session.exec(select(Friend)).all():
             owner = session.get_one(Owner, friend.owner_id)
-            checklist.send(session, services.settings, services.box, owner, friend, now=sent_at)
+            checklist_mail.send(
+                session, services.settings, services.box, owner, friend, now=sent_at
+            )
         session.commit()
     offsets = services.settings.reminder_offsets
     reminders = []
@@ -727,12 +729,14 @@ def test_a_waiting_checklist_mail_is_written_anew_for_the_whole_list(
     assert len(_checklist_mails(family)) == 2
     # Past FOLD_WINDOW, the same list sent is asked for deliberately.
     _mark_sent(family)
-    later = utcnow() + checklist.FOLD_WINDOW + timedelta(seconds=1)
+    later = utcnow() + checklist_mail.FOLD_WINDOW + timedelta(seconds=1)
     with Session(services.db) as session:
         alices = session.exec(select(Friend).where(Friend.owner_id == _id(family, family.alice)))
         friend = alices.one()
         owner = session.get_one(Owner, friend.owner_id)
-        sending = checklist.send(session, services.settings, services.box, owner, friend, later)
+        sending = checklist_mail.send(
+            session, services.settings, services.box, owner, friend, later
+        )
         session.commit()
     assert sending.sent and len(_checklist_mails(family)) == 3
 

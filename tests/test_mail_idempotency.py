@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from service import checklist, verify
+from service import checklist, checklist_mail, verify
 from service.app import create_app
-from service.checklist import REPEAT_WINDOW, ago
+from service.checklist_mail import REPEAT_WINDOW, ago
 from service.config import Settings
 from service.ingest.fetch import Fetcher
 from service.jobs import fetch_options
@@ -44,16 +44,16 @@ def circle(settings: Settings) -> Iterator[Circle]:
         yield Circle(client, services.settings, alice, friend["id"], token, ids)
 
 
-def _send(circle: Circle, at: timedelta) -> checklist.Sending:
+def _send(circle: Circle, at: timedelta) -> checklist_mail.Sending:
     """Send the checklist from a session of its own, as if at T0 + `at`."""
     with Session(circle.db) as session:
         return _send_in(session, circle, at)
 
 
-def _send_in(session: Session, circle: Circle, at: timedelta) -> checklist.Sending:
+def _send_in(session: Session, circle: Circle, at: timedelta) -> checklist_mail.Sending:
     friend, owner = session.get(Friend, circle.friend_id), session.get(Owner, 1)
     assert friend is not None and owner is not None
-    sending = checklist.send(session, circle.settings, circle.box, owner, friend, now=T0 + at)
+    sending = checklist_mail.send(session, circle.settings, circle.box, owner, friend, now=T0 + at)
     session.commit()
     return sending
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from service.checklist import link, unsubscribe_headers
+from service.checklist_mail import link, unsubscribe_headers
 from service.config import Settings
 from service.db import unit_of_work
 from service.invites import askers, keep_alive, report_url, siblings, token_of

@@ -17,14 +17,8 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from service.audit import record
-from service.checklist import (
-    items_of,
-    last_checklist_id,
-    leads_reminders,
-    list_of,
-    mail_friend,
-    open_count,
-)
+from service.checklist import items_of, leads_reminders, list_of, open_count
+from service.checklist_mail import last_checklist_id, mail_friend
 from service.config import Settings
 from service.db import unit_of_work
 from service.notify import owner_mails

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from service import checklist, invites
+from service import checklist, checklist_mail, invites
 from service.posts import Post
 from service.routes.deps import (
     ConsentingFriend,
@@ -35,7 +35,7 @@ def send_checklist(
     if friend is None:
         raise HTTPException(404, "no such friend")
     try:
-        sending = checklist.send(session, services.settings, services.box, owner, friend)
+        sending = checklist_mail.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         raise HTTPException(422, str(e)) from None
     services.queue_mail(session, sending.mail)

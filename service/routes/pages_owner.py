@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from service import accounts, admin, checklist, enroll, invites, news, review
+from service import accounts, admin, checklist, checklist_mail, enroll, invites, news, review
 from service.config import Settings
 from service.notify import owner_mails
 from service.routes.api_owner import MAX_REFERENCE_BYTES
@@ -313,7 +313,7 @@ def send_checklist(
     if friend is None:
         raise HTTPException(404, "no such friend")
     try:
-        sending = checklist.send(session, services.settings, services.box, owner, friend)
+        sending = checklist_mail.send(session, services.settings, services.box, owner, friend)
     except checklist.ChecklistError as e:
         return redirect(f"/friends/{friend_id}#checklist", error=str(e))
     services.queue_mail(session, sending.mail)
