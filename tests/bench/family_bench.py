@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matching_bench import fmt, render_table
-from platform_set import SEED, SETS
+from platform_set import SEED, add_sets_argument, chosen_sets
 from recall_audit import (
     Result,
     Source,
@@ -173,15 +173,13 @@ def bench_set(name: str, rule: DecisionRule, draws: int, workers: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="*", help=f"some of {', '.join(SETS)} (default: all)")
+    add_sets_argument(parser)
     parser.add_argument("--draws", type=int, default=3, help="draws of families of 2-4")
     parser.add_argument("--workers", type=int, default=2, help="to build the cache if missing")
     args = parser.parse_args()
-    if unknown := set(args.sets) - set(SETS):
-        parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     rule = DecisionRule.load()
-    for name in args.sets or SETS:
+    for name in chosen_sets(parser, args.sets):
         bench_set(name, rule, args.draws, args.workers)
     script = os.path.relpath(Path(sys.argv[0]).resolve())
     print(f"\ncommand: {shlex.join(['uv', 'run', 'python', script, *sys.argv[1:]])}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine_bench import CLI_READS, RUN_TIMEOUT_S, executable, machine, parse_cli, scan_available
 from measure import Measured, run_measured
-from platform_set import PROJECT_ROOT, SETS, build
+from platform_set import PROJECT_ROOT, add_sets_argument, build, chosen_sets
 
 IOU_MIN = 0.3
 WRONG_SHARE_FLAG = 0.2  # a group whose proposals are wrong this often is flagged (diverse set)
@@ -582,13 +582,11 @@ def print_set(result: SetResult) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="*", help=f"some of {', '.join(SETS)} (default: all)")
+    add_sets_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="processes for every tool")
     parser.add_argument("--limit", type=int, help="only this many photos per set (a trial run)")
     args = parser.parse_args()
-    if unknown := set(args.sets) - set(SETS):
-        parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
-    args.sets = args.sets or list(SETS)
+    args.sets = chosen_sets(parser, args.sets)
     started = time.perf_counter()
     ours = scan_available()
     results = [bench_set(name, args.workers, args.limit, ours) for name in args.sets]

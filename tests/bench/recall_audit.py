@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matching_bench import overlaps, render_table
-from platform_set import PROJECT_ROOT, SETS, build
+from platform_set import PROJECT_ROOT, add_sets_argument, build, chosen_sets
 
 from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
@@ -975,7 +975,7 @@ def _references(photos, owner: str, rng, n_refs: int, worst: bool) -> np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="*", default=list(SETS))
+    add_sets_argument(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variants", action="store_true", help="score every change tried")
     parser.add_argument("--simulated", action="store_true", help="calibrate.py's exports too")
@@ -985,7 +985,7 @@ def main() -> None:
     args = parser.parse_args()
     rule = DecisionRule.load()
     data = {}
-    for name in args.sets:
+    for name in chosen_sets(parser, args.sets):
         truth, ex = load(name, args.workers, args.cnn_scan)
         data[name] = (truth, ex)
         src = source(ex, truth)
