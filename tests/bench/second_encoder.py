@@ -52,7 +52,7 @@ from recall_audit import (
 
 from service.faces.decision import DecisionRule
 from service.faces.engine import INFORMATION_SIDE, FaceEngine
-from service.faces.images import decode_photo
+from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.modelfiles import verified_model_files
 
 TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
@@ -115,14 +115,16 @@ class Aligner:
         )
         return np.asarray(img)
 
-    def one_face(self, path: Path) -> np.ndarray | None:
-        """The largest face of a photo, aligned (None when none is found)."""
-        photo = decode_photo(path.read_bytes(), max_side=INFORMATION_SIDE)
-        found = self.engine._detect(photo.rgb, upscale=1.0, confirm=False)
-        found = found or self.engine._detect(photo.rgb, confirm=False)
-        if not found:
-            return None
-        return self.chip(photo.rgb, max(found, key=lambda r: r[0].area())[0])
+    def at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The face at `box` (top, right, bottom, left in the original photo, as the engine and
+        the audit give it), aligned."""
+        top, right, bottom, left = (round(v * photo.scale) for v in box)
+        return self.chip(photo.rgb, dlib.rectangle(left, top, right, bottom))
+
+    def reference(self, path: Path) -> np.ndarray:
+        """A reference photo's one face, found as the engine finds it, aligned."""
+        photo, face = self.engine.reference(path.read_bytes())
+        return self.at(photo, face.box)
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,12 +151,12 @@ def calib_table(aligner: Aligner, encoder: SecondEncoder) -> tuple[float, float]
     for person in sorted(groups):
         for path in sorted((CALIB / person).iterdir()):
             photo = decode_photo(path.read_bytes(), max_side=INFORMATION_SIDE)
-            found = aligner.engine._detect(photo.rgb, confirm=False)
-            if len(found) != 1:
+            faces = aligner.engine.faces(photo)
+            if len(faces) != 1:
                 continue
             people.append(person)
-            chips.append(aligner.chip(photo.rgb, found[0][0]))
-            dlib_codes.append(aligner.engine.faces(photo)[0].encoding)
+            chips.append(aligner.at(photo, faces[0].box))
+            dlib_codes.append(faces[0].encoding)
     who = np.array(people)
     kin = np.array([groups[p] for p in people])
     print(f"\n== calib/: {len(people)} photos with one face, pair by pair")
@@ -196,13 +198,12 @@ def second_codes(name: str, src: Source, aligner: Aligner, encoder: SecondEncode
         data = (set_dir / "photos" / photo_name).read_bytes()
         photo = decode_photo(data, max_side=INFORMATION_SIDE)
         for i in faces:
-            top, right, bottom, left = (round(v * photo.scale) for v in src.box[i])
-            chips[i] = aligner.chip(photo.rgb, dlib.rectangle(left, top, right, bottom))
+            chips[i] = aligner.at(photo, src.box[i])
     refs = []
     for person in src.names:
         paths = sorted((set_dir / "references" / person).iterdir())
         assert len(paths) == len(src.refs[person]), f"{person}: a reference was refused"
-        refs += [aligner.one_face(path) for path in paths]
+        refs += [aligner.reference(path) for path in paths]
     faces = encoder.embed(np.stack(chips)) if chips else np.zeros((0, 1))
     ref_codes = encoder.embed(np.stack(refs))
     np.savez(cache, faces=faces, refs=ref_codes)
