@@ -5,10 +5,15 @@ Run (the encoder is not a dependency of the project; uv adds its runtime for thi
         package/android/src/main/assets/MobileFaceNet.tflite
     uv run --with ai-edge-litert==2.3.0 python tests/bench/second_encoder.py \
         --model package/android/src/main/assets/MobileFaceNet.tflite [sets...]
+That file's weights carry no licence from their authors, so it stays a probe's
+(models/EXPERIMENTS.md, "Where MobileFaceNet.tflite comes from"). An ONNX network on the same
+112 px alignment, such as OpenCV Zoo's SFace (Apache-2.0), runs the same way:
+    uv run --with onnxruntime python tests/bench/second_encoder.py --model sface.onnx [sets...]
 
 The sets' faces come from recall_audit.py's caches (built on first use). Every face is aligned
 again for the second encoder: the standard five-point 112 px template (eye centres, nose tip,
-mouth corners from dlib's 68 landmarks), input (x - 127.5) / 128, embedding scaled to length 1.
+mouth corners from dlib's 68 landmarks), fed as the network's convention asks (SecondEncoder),
+embedding scaled to length 1.
 
 Two tables (models/EXPERIMENTS.md, "A second encoder"):
 - calib/'s photos pair by pair: AUC, and false matches (overall and within each demographic group)
@@ -69,28 +74,56 @@ WEIGHTS = (0.0, 0.25, 0.5)
 
 
 class SecondEncoder:
-    """A TFLite face-embedding network on 112 px aligned faces."""
+    """A face-embedding network on 112 px aligned RGB faces, run batch by batch.
+
+    Two conventions, told by the file: a TensorFlow Lite file (MobileFaceNet as
+    sirius-ai/MobileFaceNet_TF exports it) takes (x - 127.5) / 128 in NHWC; an ONNX file (OpenCV
+    Zoo's SFace, as cv2.FaceRecognizerSF feeds it) takes the pixel values as they are, in NCHW.
+    """
 
     def __init__(self, model: Path) -> None:
-        from ai_edge_litert.interpreter import Interpreter  # only for this probe
-
-        self._net = Interpreter(model_path=str(model))
-        self._net.allocate_tensors()
-        self._in = self._net.get_input_details()[0]
-        self._out = self._net.get_output_details()[0]["index"]
-        self._batch = int(self._in["shape"][0])
+        self._run, self._batch = (_onnx if model.suffix == ".onnx" else _tflite)(model)
+        self._onnx = model.suffix == ".onnx"
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        x = (chips.astype(np.float32) - 127.5) / 128
-        rows = []
-        for i in range(0, len(x), self._batch):
-            part = x[i : i + self._batch]
-            padded = np.concatenate([part, np.repeat(part[-1:], self._batch - len(part), axis=0)])
-            self._net.set_tensor(self._in["index"], np.ascontiguousarray(padded))
-            self._net.invoke()
-            rows.append(self._net.get_tensor(self._out)[: len(part)].copy())
+        x = chips.astype(np.float32)
+        x = x.transpose(0, 3, 1, 2) if self._onnx else (x - 127.5) / 128
+        step, rows = self._batch or 64, []
+        for i in range(0, len(x), step):
+            part = x[i : i + step]
+            if self._batch:  # a network of fixed batch: the last one padded with copies
+                part = np.concatenate([part, np.repeat(part[-1:], step - len(part), axis=0)])
+            rows.append(self._run(np.ascontiguousarray(part))[: len(x) - i].copy())
         e = np.concatenate(rows) if rows else np.zeros((0, 1), np.float32)
         return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def _tflite(model: Path):
+    from ai_edge_litert.interpreter import Interpreter  # only for this probe
+
+    net = Interpreter(model_path=str(model))
+    net.allocate_tensors()
+    given, out = net.get_input_details()[0], net.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        net.set_tensor(given["index"], x)
+        net.invoke()
+        return net.get_tensor(out)
+
+    return run, int(given["shape"][0])
+
+
+def _onnx(model: Path):
+    import onnxruntime  # only for this probe
+
+    net = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    given = net.get_inputs()[0]
+    fixed = given.shape[0] if isinstance(given.shape[0], int) else 0
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return net.run(None, {given.name: x})[0].reshape(len(x), -1)
+
+    return run, fixed
 
 
 class Aligner:
@@ -238,7 +271,9 @@ def decided(src: Source, truth: dict, rule: DecisionRule, alone: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_sets_argument(parser)
-    parser.add_argument("--model", type=Path, required=True, help="a TFLite face-embedding model")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="a face-embedding model: .tflite or .onnx"
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="to build the audit cache if missing"
     )
