@@ -662,6 +662,18 @@ def stage_table(res: Result) -> str:
     return render_table(["owner's group", "fold", "faces", *STAGES, "recall"], lines)
 
 
+def decided(src: Source, truth: dict, rule: DecisionRule, alone: bool) -> dict:
+    """The shipped rule's result, every owner together or each owner alone."""
+    groups = [[p] for p in src.names] if alone else [src.names]
+    results = []
+    for names in groups:
+        part = replace(src, names=names, refs={p: src.refs[p] for p in names})
+        d = distances_to(part.encodings, part.names, part.refs, rule.references)
+        trace = trace_decide(part, rule, distances=d)
+        results.append(evaluate(part, truth, trace, d_all=d, possible=rule.possible))
+    return summarise(Result.merged(results))
+
+
 def line(tag: str, s: dict) -> str:
     parts = []
     for fold in ("A", "B", "all"):

