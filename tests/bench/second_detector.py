@@ -75,9 +75,9 @@ class BlazeFace:
     """Full-range BlazeFace: (1, 192, 192, 3) in [-1, 1] -> 2304 boxes and scores."""
 
     def __init__(self, model: Path, least: float = MIN_SCORE) -> None:
-        self.least = least
         from ai_edge_litert.interpreter import Interpreter  # only for this probe
 
+        self.least = least
         self._net = Interpreter(model_path=str(model), num_threads=1)
         self._net.allocate_tensors()
         self._in = self._net.get_input_details()[0]["index"]
@@ -86,7 +86,7 @@ class BlazeFace:
         self._ax, self._ay = (a.ravel() for a in np.meshgrid(centres, centres))
 
     def tile(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (x0, y0, x1, y1) in the tile's pixels scoring MIN_SCORE or more, and scores."""
+        """Boxes (x0, y0, x1, y1) in the tile's pixels scoring `least` or more, and scores."""
         self._net.set_tensor(self._in, (rgb.astype(np.float32) / 127.5 - 1.0)[None])
         self._net.invoke()
         raw = self._net.get_tensor(self._boxes)[0]
@@ -122,16 +122,15 @@ class BlazeFace:
 def _suppressed(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     kept: list[int] = []
     for i in np.argsort(-scores):
-        if all(_iou(boxes[i], boxes[j]) < SAME_FACE_IOU for j in kept):
+        if all(iou(_trbl(boxes[i]), _trbl(boxes[j])) < SAME_FACE_IOU for j in kept):
             kept.append(int(i))
     return boxes[kept], scores[kept]
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
+def _trbl(box: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) as the bench's boxes are: (top, right, bottom, left)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (y0, x1, y1, x0)
 
 
 def _holds(box: np.ndarray, face: dict) -> bool:
@@ -254,8 +253,8 @@ def hog_pairs(ex: dict, raw: dict, floor: float) -> list[tuple[np.ndarray, np.nd
             if score < floor:
                 continue
             found = [b / photo.scale for b in boxes]
-            best = max(found, key=lambda b: _iou(b, _xyxy(hog)), default=None)
-            if best is not None and _iou(best, _xyxy(hog)) >= 0.4:
+            best = max(found, key=lambda b: iou(_trbl(b), tuple(hog)), default=None)
+            if best is not None and iou(_trbl(best), tuple(hog)) >= 0.4:
                 pairs.append((_xyxy(hog), best))
     return pairs
 
