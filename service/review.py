@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
-from service import circles
+from service import circles, standby
 from service.audit import record
 from service.states import DECISIONS, Band, Review
 from service.tables import AuditEvent, Friend, Match, MatchGroup, Owner
@@ -36,9 +36,10 @@ def review(session: Session, owner: Owner, match: Match, decision: Review) -> Ma
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
     assert owner.id is not None
-    match.review = decision
+    before, match.review = match.review, decision
     session.add(match)
     record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
+    _second_face(session, match, before)
     if decision == Review.confirmed:
         circles.tell_of_same_face(session, match)
     return match
@@ -48,10 +49,19 @@ def undo(session: Session, owner: Owner, match: Match) -> Match:
     """The match waits for review again (the friend's answer, if any, is kept)."""
     assert owner.id is not None
     if match.review != Review.pending:
-        match.review = Review.pending
+        before, match.review = match.review, Review.pending
         session.add(match)
         record(session, owner.id, "owner", "match_review_undone", match_id=match.id)
+        _second_face(session, match, before)
     return match
+
+
+def _second_face(session: Session, match: Match, before: Review) -> None:
+    """A "not me" asks about the photo's next face, if one waits; taking it back un-asks."""
+    if match.review == Review.rejected and before != Review.rejected:
+        standby.step_in(session, match)
+    elif before == Review.rejected and match.review != Review.rejected:
+        standby.step_back(session, match)
 
 
 def group_of(session: Session, owner: Owner, group_id: int) -> MatchGroup | None:
@@ -79,10 +89,10 @@ def review_group(
         )
         .order_by(col(Match.id))
     ).all()
+    group.decision = decision  # first: a face of this group waiting behind one does not step in
+    session.add(group)
     for match in pending:
         review(session, owner, match, decision)
-    group.decision = decision
-    session.add(group)
     _record_many(session, owner, GROUP, decision, list(pending), group_id=group.id)
     return list(pending)
 
@@ -185,8 +195,9 @@ def _undo_many(session: Session, owner: Owner, action: str, **about: int | None)
         )
     ).all()
     for match in decided:
-        match.review = Review.pending
+        before, match.review = match.review, Review.pending
         session.add(match)
+        _second_face(session, match, before)
     back = sorted(decided, key=lambda m: m.id or 0)
     record(session, owner.id, "owner", f"{action}_undone", match_ids=[m.id for m in back], **about)
     return back

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from service import invites
+from service import invites, standby
 from service.db import remove_after_commit, unit_of_work
 from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
@@ -418,9 +418,10 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
     cohort = Cohort(faces.cohort.encodings, gallery.distances(faces.cohort.encodings))
     by_face = {f.face: f for f in faces.near}
     photos = [by_face[i].photo if i in by_face else None for i in range(len(cohort))]
-    proposals = [
+    rule = ctx.rule
+    proposals = [  # with the faces that wait behind a nearer one of their photo
         p
-        for p in decide(cohort, gallery.names, gallery.centres(), ctx.rule, photos)
+        for p in decide(cohort, gallery.names, gallery.centres(), rule, photos, standby=True)
         if p.face in by_face  # near a member when scanned: its pictures were kept
         and members[p.person].known.is_new(by_face[p.face].digest, cohort.encodings[p.face])
     ]
@@ -428,6 +429,7 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
         _renew(session, ctx, scan)
         # Thumbnails and owner views are read only for the faces proposed.
         pictures = _thumbnails(ctx, session, batches, [by_face[p.face] for p in proposals])
+        filing = _Filing(ctx, session, scan, by_face, cohort, pictures)
         added, mails = 0, []
         found: dict[str, int] = {}  # each member's matches added by this scan
         # A member the friend stopped helping while the scan ran gets nothing.
@@ -436,24 +438,15 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
             member = members[person]
             if member.friend_id not in helped:
                 continue
-            groups = OwnerGroups(session, ctx.box, member.owner_id, ctx.rule.group_radius)
-            for grouped in _by_group([p for p in proposals if p.person == person]):
-                codes = cohort.encodings[[p.face for p in grouped]].astype(np.float64)
-                group = groups.place(codes, alone=grouped[0].alone)
-                if group is None:  # a look-alike of someone the member already said is not them
-                    continue
-                for p in grouped:
-                    face = by_face[p.face]
-                    session.add(_match(ctx, scan, member, face, p, group, cohort, pictures))
-                added += len(grouped)
-                found[person] = found.get(person, 0) + len(grouped)
+            found[person] = filing.file(member, [p for p in proposals if p.person == person])
+            added += found[person]
             mail = owner_mails.scan_done(
                 session,
                 ctx.base_url,
                 member.owner_id,
                 session.get_one(Friend, member.friend_id),
                 scan.id or 0,
-                found.get(person, 0),
+                found[person],
             )
             mails += [mail.id] if mail is not None and mail.id is not None else []
         session.execute(delete(ScanChunk).where(col(ScanChunk.scan_id) == scan.id))
@@ -489,47 +482,94 @@ def _thumbnails(
     }
 
 
+@dataclass
+class _Filing:
+    """Files one scan's proposals under each member's look-alike groups, as matches.
+
+    Each photo is proposed once, by its nearest face; the photo's other faces the rule kept wait
+    behind that match (service/standby.py). A face of a group the member rejected is not
+    proposed, and the next face of its photo is asked about instead."""
+
+    ctx: ScanContext
+    session: Session
+    scan: Scan
+    by_face: dict[int, NearFace]
+    cohort: Cohort
+    pictures: dict[tuple[int, str], bytes]
+
+    def file(self, member: _Member, proposals: list[Proposal]) -> int:
+        """The member's matches added."""
+        radius = self.ctx.rule.group_radius
+        groups = OwnerGroups(self.session, self.ctx.box, member.owner_id, radius)
+        queues = standby.by_photo(proposals, lambda p: self.by_face[p.face].photo)
+        placed: dict[int, MatchGroup | None] = {}  # this decision's groups, as the member's
+        for grouped in _by_group([q[0] for q in queues if q[0].behind is None]):
+            placed[grouped[0].group] = groups.place(self._codes(grouped), alone=grouped[0].alone)
+
+        def group_of(p: Proposal) -> MatchGroup | None:
+            if p.group in placed:
+                return placed[p.group]  # None: a group the member said is not them
+            return groups.place(self._codes([p]), alone=True)  # a decision of its own
+
+        photos = [[(p, g) for p in q if (g := group_of(p)) is not None] for q in queues]
+        fronts = sorted((q for q in photos if q), key=lambda q: (q[0][0].group, q[0][0].face))
+        matches = [self._match(member, p, group) for (p, group), *_ in fronts]
+        self.session.add_all(matches)
+        if any(len(q) > 1 for q in fronts):
+            self.session.flush()  # the matches' ids, for the faces waiting behind them
+        for match, (_, *rest) in zip(matches, fronts, strict=True):
+            for p, group in rest:
+                face = self.by_face[p.face]
+                self.session.add(
+                    standby.waiting(
+                        match,
+                        p,
+                        self.ctx.box.seal(self.cohort.encodings[p.face].astype(np.float64)),
+                        self.pictures.get((face.batch, face.view)),
+                        face.view_box,
+                        face.box,
+                        group,
+                    )
+                )
+        return len(matches)
+
+    def _codes(self, proposals: list[Proposal]) -> np.ndarray:
+        return self.cohort.encodings[[p.face for p in proposals]].astype(np.float64)
+
+    def _match(self, member: _Member, p: Proposal, group: MatchGroup) -> Match:
+        assert self.scan.id is not None
+        face = self.by_face[p.face]
+        return Match(
+            owner_id=member.owner_id,
+            friend_id=member.friend_id,
+            scan_id=self.scan.id,
+            photo=face.photo,
+            box_key=",".join(map(str, face.box)),
+            box=list(face.box),
+            platform=face.platform,
+            post_url=face.post_url,
+            post_key=face.post_key,
+            album=face.album,
+            taken_at=face.taken_at,
+            caption=face.caption,
+            distance=p.distance,
+            band=Band(p.band),
+            sealed_encoding=self.ctx.box.seal(self.cohort.encodings[p.face].astype(np.float64)),
+            thumbnail=self.pictures.get((face.batch, face.thumb)),  # the friend's whole photo
+            thumbnail_scale=face.thumbnail_scale,
+            # the owner's own face, no one else's
+            owner_view=self.pictures.get((face.batch, face.view)),
+            owner_view_box=face.view_box,
+            photo_digest=face.digest,
+            group_id=group.id,
+        )
+
+
 def _by_group(proposals: list[Proposal]) -> list[list[Proposal]]:
     groups: dict[int, list[Proposal]] = {}
     for p in proposals:
         groups.setdefault(p.group, []).append(p)
     return [groups[g] for g in sorted(groups)]
-
-
-def _match(
-    ctx: ScanContext,
-    scan: Scan,
-    member: _Member,
-    face: NearFace,
-    p: Proposal,
-    group: MatchGroup,
-    cohort: Cohort,
-    pictures: dict[tuple[int, str], bytes],
-) -> Match:
-    assert scan.id is not None
-    return Match(
-        owner_id=member.owner_id,
-        friend_id=member.friend_id,
-        scan_id=scan.id,
-        photo=face.photo,
-        box_key=",".join(map(str, face.box)),
-        box=list(face.box),
-        platform=face.platform,
-        post_url=face.post_url,
-        post_key=face.post_key,
-        album=face.album,
-        taken_at=face.taken_at,
-        caption=face.caption,
-        distance=p.distance,
-        band=Band(p.band),
-        sealed_encoding=ctx.box.seal(cohort.encodings[p.face].astype(np.float64)),
-        thumbnail=pictures.get((face.batch, face.thumb)),  # the friend's whole photo
-        thumbnail_scale=face.thumbnail_scale,
-        owner_view=pictures.get((face.batch, face.view)),  # the owner's own face, no one else's
-        owner_view_box=face.view_box,
-        photo_digest=face.digest,
-        group_id=group.id,
-    )
 
 
 def _finish(ctx: ScanContext, scan: Scan, status: ScanStatus, error: str | None) -> None:

@@ -387,6 +387,43 @@ class Match(SQLModel, table=True):
     check_failures: int = 0
 
 
+class StandbyFace(SQLModel, table=True):
+    """A second face of a match's photo that the rule also found near the owner. A person is
+    proposed once a photo, by the nearest face; if the owner says that one is not them, this one
+    steps in as a match of its own (service/standby.py), and steps back if that is undone."""
+
+    __table_args__ = (one_of("band", Band),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = _owner_fk()
+    # The match proposed for the photo when it was scanned: this face waits behind it.
+    match_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("match.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    box_key: str = Field(max_length=64)
+    box: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    distance: float
+    band: Band = _state()
+    sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    owner_view: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    owner_view_box: list[int] | None = Field(default=None, sa_column=Column(JSON))
+    group_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("matchgroup.id", ondelete="SET NULL"), index=True, nullable=True
+        ),
+    )
+    # The match it stepped in as, while it is one.
+    stepped_in: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("match.id", ondelete="SET NULL"), index=True, nullable=True
+        ),
+    )
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what, for the owner to see; deleted with the owner."""
 

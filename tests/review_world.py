@@ -9,14 +9,23 @@ import random
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from service import accounts, invites
 from service.app import build_services
 from service.config import Settings
 from service.db import migrate
 from service.routes.deps import Services
-from service.tables import Match, MatchGroup, Owner, ReferenceFace, Scan, Source, utcnow
+from service.tables import (
+    Match,
+    MatchGroup,
+    Owner,
+    ReferenceFace,
+    Scan,
+    Source,
+    StandbyFace,
+    utcnow,
+)
 
 PASSWORD = "correct horse battery"
 SKIN = [(224, 172, 105), (198, 134, 66), (141, 85, 36), (241, 194, 125), (255, 219, 172)]
@@ -83,9 +92,11 @@ def build(
     friends: int = 1,
     pictures: int = 60,
     seed: int = 7,
+    waiting: int = 0,
 ) -> ReviewWorld:
     """`matches` per friend: `ungrouped` of them with no group, the rest shared out over `groups`
-    (the first, the owner's own face, the largest); `pictures` JPEGs are drawn and reused."""
+    (the first, the owner's own face, the largest); `pictures` JPEGs are drawn and reused. Behind
+    each of the first `waiting` matches, a second face of its photo waits (service/standby.py)."""
     rng = random.Random(seed)
     services = build_services(settings)
     migrate(services.db)
@@ -106,6 +117,7 @@ def build(
             friend_id = _friend(session, services, owner, n)
             world.friend_ids.append(friend_id)
             _matches(session, owner.id, friend_id, world, drawn, matches, ungrouped, rng)
+            session.add_all(_waiting(session, friend_id, waiting, rng))
         session.commit()
     services.db.dispose()
     return world
@@ -164,3 +176,25 @@ def _matches(
     session.flush()
     for match in rows:
         world.match_ids.setdefault(match.group_id or 0, []).append(match.id or 0)
+
+
+def _waiting(session: Session, friend_id: int, count: int, rng: random.Random) -> list[StandbyFace]:
+    fronts = session.exec(
+        select(Match).where(Match.friend_id == friend_id).order_by(col(Match.id)).limit(count)
+    ).all()
+    return [
+        StandbyFace(
+            owner_id=front.owner_id,
+            match_id=front.id or 0,
+            box_key=",".join(map(str, box)),
+            box=box,
+            distance=round(front.distance + rng.uniform(0.01, 0.05), 3),
+            band=front.band,
+            sealed_encoding=b"x",
+            owner_view=front.owner_view,
+            owner_view_box=[v // 2 for v in box],
+            group_id=front.group_id,
+        )
+        for front in fronts
+        for box in [[front.box[0], front.box[1] // 2, front.box[2], front.box[3] // 2]]
+    ]

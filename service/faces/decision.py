@@ -114,6 +114,11 @@ class Proposal:
     z: float
     group: int  # 1, 2, ... within this decision; the owner's closest faces come first
     alone: bool = False  # its own decision: never joins a group, here or across scans
+    # A face the rule kept in a photo where a nearer face of the same person was kept too: the
+    # photo is proposed once, by that nearer face (this index). The farther one waits behind it,
+    # in case the owner says the nearer one is not them (`decide(..., standby=True)`); its `group`
+    # is the group it would have joined, or 0 for none of this decision's groups.
+    behind: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,13 +151,16 @@ def decide(
     anchors: np.ndarray,
     rule: DecisionRule,
     photos: Sequence[Hashable | None] | None = None,
+    *,
+    standby: bool = False,
 ) -> list[Proposal]:
     """The faces to propose, each for its nearest person, with its band and group.
 
     `anchors` holds each person's reference centre: their own group starts there, so the
     person's faces gather in group 1 and a stranger proposed by mistake starts a group of his own.
     `photos`, if given, names each face's photo (None: a face of its own): a person is proposed
-    once a photo.
+    once a photo. With `standby`, the farther faces the rule kept in such a photo come too, each
+    `behind` the face proposed for it.
     """
     if not len(cohort) or not people:
         return []
@@ -165,7 +173,7 @@ def decide(
             proposals += _decide_person(
                 cohort, p, person, mine, anchors[p], runner_up, rule, photos
             )
-    return proposals
+    return [p for p in proposals if standby or p.behind is None]
 
 
 def _decide_person(
@@ -194,13 +202,15 @@ def _decide_person(
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
     doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
-    kept = _once_a_photo(kept, d, photos)
+    kept, behind = _once_a_photo(kept, d, photos)
     alone = _alone(kept, d, runner_up, rule, _between_groups(cohort.encodings, kept, groups, rule))
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
     numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
+    by_group = {groups[i]: n for i, n in numbers.items() if i not in alone}
+    numbers.update({i: by_group.get(groups[i], 0) for i in behind})
     zs = dict(zip(near.tolist(), z.tolist(), strict=True))
-    zs.update({i: (d[i] - mean) / sd for i in kept.tolist() if i not in zs})
+    zs.update({i: (d[i] - mean) / sd for i in [*kept.tolist(), *behind] if i not in zs})
     return [
         Proposal(
             face=int(i),
@@ -210,8 +220,9 @@ def _decide_person(
             z=round(zs[int(i)], 2),
             group=numbers[int(i)],
             alone=int(i) in alone,
+            behind=behind.get(int(i)),
         )
-        for i in kept
+        for i in [*kept.tolist(), *behind]
     ]
 
 
@@ -290,20 +301,22 @@ def _between_groups(
 
 def _once_a_photo(
     kept: np.ndarray, d: np.ndarray, photos: Sequence[Hashable | None] | None
-) -> np.ndarray:
-    """The kept faces but the farther ones of a photo with two or more: a person is in a photo
-    once, so only the nearest can be theirs, and it is the photo a friend takes down. (A collage
-    of the person twice loses a face, not the photo.)"""
+) -> tuple[np.ndarray, dict[int, int]]:
+    """The kept faces but the farther ones of a photo with two or more, and each farther face
+    with the nearest of its photo, which it stands behind. A person is in a photo once, so only
+    the nearest can be theirs, and it is the photo a friend takes down; but if the owner says the
+    nearest is not them, the next is the one to ask about. (A collage of the person twice loses
+    a face, not the photo.)"""
     if photos is None:
-        return kept
-    seen: set[Hashable] = set()
-    farther = set()
+        return kept, {}
+    first: dict[Hashable, int] = {}
+    behind: dict[int, int] = {}
     for i in sorted(kept.tolist(), key=lambda i: (d[i], i)):
-        if photos[i] in seen:
-            farther.add(i)
+        if photos[i] in first:
+            behind[i] = first[photos[i]]
         elif photos[i] is not None:
-            seen.add(photos[i])
-    return np.array([i for i in kept.tolist() if i not in farther], dtype=int)
+            first[photos[i]] = i
+    return np.array([i for i in kept.tolist() if i not in behind], dtype=int), behind
 
 
 def _runner_up(distances: np.ndarray) -> np.ndarray:

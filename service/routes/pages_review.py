@@ -4,12 +4,13 @@ same forms are sent by fetch (Accept: application/json) and answer the card to p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from service import checklist, enroll, invites, review, review_cards
+from service import checklist, enroll, invites, review, review_cards, standby
 from service.routes.deps import RowId, ServicesDep, SessionDep
 from service.routes.pages import (
     CsrfChecked,
@@ -121,10 +122,18 @@ def group_page(
     )
 
 
-def _answer(request: Request, location: str, message: str, card: str) -> Response:
-    """JSON for the page's script (the card to put in place), else back to the page."""
+def _answer(
+    request: Request,
+    location: str,
+    message: str,
+    card: str,
+    more: Sequence[str] = (),
+    gone: Sequence[str] = (),
+) -> Response:
+    """JSON for the page's script (the card to put in place, the cards to add after it and the
+    ids of those to take away), else back to the page."""
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"message": message, "card": card})
+        return JSONResponse({"message": message, "card": card, "more": more, "gone": gone})
     return redirect(location)
 
 
@@ -136,20 +145,31 @@ def _match_answer(
     message: str,
     view: str,
     page: int,
+    asked: tuple[Match | None, Match | None] = (None, None),
 ) -> Response:
+    """`asked`: the face of the photo asked about in the match's place before the decision and
+    after it (service/standby.py); its card comes with the answer, or goes."""
     in_group = view == "group" and match.group_id is not None
     where = f"/groups/{match.group_id}" if in_group else ""
     query = f"?page={page}" if page > 1 else ""
     location = f"/friends/{match.friend_id}{where}{query}#match-{match.id}"
     friend = session.get_one(Friend, match.friend_id)
-    card = services.templates.get_template("_match_card.html").render(
-        match=match,
-        picture_frames=review_cards.picture_frames([match], friend),
-        csrf_token=request.cookies.get("csrf", ""),
-        view=view,
-        page=page,
-    )
-    return _answer(request, location, message, card)
+
+    def card(shown: Match) -> str:
+        return services.templates.get_template("_match_card.html").render(
+            match=shown,
+            picture_frames=review_cards.picture_frames([shown], friend),
+            csrf_token=request.cookies.get("csrf", ""),
+            view=view,
+            page=page,
+        )
+
+    before, after = asked
+    more = [card(after)] if after is not None and after is not before else []
+    gone = [f"match-{before.id}"] if before is not None and after is not before else []
+    if more:
+        message += " Another face in this photo looks like you: it is asked about next."
+    return _answer(request, location, message, card(match), more, gone)
 
 
 @router.post("/matches/{match_id}/review", dependencies=[CsrfChecked])
@@ -167,9 +187,11 @@ def review_match(
     if match is None or decision not in DECISIONS:
         raise HTTPException(404, "no such match")
     chosen = Review(decision)
+    before = standby.in_place_of(session, match)
     review.review(session, owner, match, chosen)
+    asked = (before, standby.in_place_of(session, match))
     message = f"1 photo {WORDS[chosen]}."
-    return _match_answer(request, services, session, match, message, view, page)
+    return _match_answer(request, services, session, match, message, view, page, asked)
 
 
 @router.post("/matches/{match_id}/review/undo", dependencies=[CsrfChecked])
@@ -185,9 +207,11 @@ def undo_match(
     match = review.match_of(session, owner, match_id)
     if match is None:
         raise HTTPException(404, "no such match")
+    before = standby.in_place_of(session, match)
     review.undo(session, owner, match)
+    asked = (before, standby.in_place_of(session, match))
     message = "Undone: 1 photo waits for your review again."
-    return _match_answer(request, services, session, match, message, view, page)
+    return _match_answer(request, services, session, match, message, view, page, asked)
 
 
 def _group_answer(

@@ -456,7 +456,7 @@ def trace_decide(
                 tr.proposed[i] = person
                 tr.group[i] = (person, groups[i])
         kept_here = np.array([i for i, who in tr.proposed.items() if who == person], dtype=int)
-        once = dec._once_a_photo(kept_here, d, src.photo)
+        once, _ = dec._once_a_photo(kept_here, d, src.photo)
         for i in set(kept_here.tolist()) - set(once.tolist()):
             del tr.proposed[i], tr.group[i]
             tr.stop[i] = "a nearer face in the photo"
@@ -1008,11 +1008,44 @@ def main() -> None:
         print(f"\n== {name}: recall loss per stage (first failing step), shipped rule")
         print(stage_table(res))
         print(line("shipped rule", summarise(res)))
+        print(after_review(src, truth, rule))
         timing(ex)
     if args.variants:
         variants(data, rule)
     if args.simulated:
         simulated(rule)
+
+
+def after_review(src: Source, truth: dict, rule: DecisionRule) -> str:
+    """What the owners reach once they answer every wrong card "not me", every owner decided
+    together: in a photo where a face waits behind the one proposed (service/standby.py), the
+    next face is asked about after each "not me", until one is the owner's or none is left."""
+    d = distances_to(src.encodings, src.names, src.refs, rule.references)
+    anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
+    cohort = Cohort(src.encodings, d)
+    queues: dict[tuple[str, str], list] = defaultdict(list)
+    for p in dec.decide(cohort, src.names, anchors, rule, src.photo, standby=True):
+        queues[(p.person, src.photo[p.face])].append(p)
+
+    def whose(i: int) -> object:
+        t = src.truth_of[i]
+        return truth["photos"][t[0]]["faces"][t[1]]["person"] if t else None
+
+    first = later = asked = waiting = 0
+    for (person, _), queue in queues.items():
+        queue.sort(key=lambda p: (p.behind is not None, p.distance))
+        waiting += len(queue) - 1
+        for n, p in enumerate(queue):
+            asked += n > 0
+            if whose(p.face) == person:
+                first += n == 0
+                later += n > 0
+                break
+    return (
+        f"  after review (each wrong card answered not me): {first} owner faces proposed first, "
+        f"{later} more asked about next, from {waiting} faces waiting behind a nearer one "
+        f"({asked} more cards)"
+    )
 
 
 def timing(ex: dict) -> None:

@@ -23,19 +23,20 @@ TOUCH_TARGET = 44
 DECISIONS = 20
 
 
-@pytest.fixture(scope="module")
-def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, ReviewWorld]]:
+def _served(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **world: int
+) -> Iterator[tuple[Server, ReviewWorld]]:
     from service.config import Settings
 
-    data_dir = tmp_path_factory.mktemp("review")
-    world = build(
-        Settings(data_dir=data_dir, base_url="http://127.0.0.1"),
-        matches=320,
-        groups=5,
-        ungrouped=20,
-    )
+    data_dir = tmp_path_factory.mktemp(name)
+    built = build(Settings(data_dir=data_dir, base_url="http://127.0.0.1"), **world)
     with serve(data_dir) as server:
-        yield server, world
+        yield server, built
+
+
+@pytest.fixture(scope="module")
+def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, ReviewWorld]]:
+    yield from _served(tmp_path_factory, "review", matches=320, groups=5, ungrouped=20)
 
 
 def _log_in(page: Page, server: Server) -> None:
@@ -164,3 +165,44 @@ def test_it_reviews_hundreds_of_matches_by_keyboard_without_reloading(
     expect(page.locator(".match-card")).to_have_count(50)
     camera.shoot(page, "review-group-page")
     camera.shoot_phone(page, "review-group-page")
+
+
+@pytest.fixture(scope="module")
+def second_faces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, ReviewWorld]]:
+    yield from _served(
+        tmp_path_factory, "second-faces", matches=4, groups=0, ungrouped=4, waiting=1
+    )
+
+
+@pytest.mark.timeout(120)
+def test_not_me_brings_the_photos_other_face_in_and_undo_takes_it_away(
+    second_faces: tuple[Server, ReviewWorld], browser: Browser
+) -> None:
+    """A second face of the photo waits behind the first card: "not me" brings its card in right
+    after, with focus on it, and U takes it away again, all without a reload."""
+    server, world = second_faces
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.set_default_timeout(15_000)
+    _log_in(page, server)
+    page.goto(f"{server.url}/friends/{world.friend_ids[0]}")
+    cards = page.locator("[data-review-card]")
+    expect(cards).to_have_count(4)
+    page.evaluate("window.stillTheSamePage = true")
+    front = f"match-{world.match_ids[0][0]}"  # the match the second face waits behind
+    page.locator(f"#{front}").focus()
+    page.keyboard.press("n")
+    status = page.locator("[data-review-status]")
+    expect(status).to_contain_text("Another face in this photo looks like you")
+    expect(cards).to_have_count(5)
+    second = page.locator(f"#{front} + [data-review-card]")
+    expect(second).to_be_focused()
+    expect(second).to_have_attribute("data-pending", "true")
+    added = second.get_attribute("id")
+    assert added not in (front, None)
+
+    page.keyboard.press("u")
+    expect(status).to_contain_text("Undone")
+    expect(cards).to_have_count(4)
+    expect(page.locator(f"#{added}")).to_have_count(0)
+    expect(page.locator(f"#{front}")).to_have_attribute("data-pending", "true")
+    assert page.evaluate("window.stillTheSamePage") is True

@@ -178,6 +178,13 @@ def test_a_person_is_proposed_once_a_photo() -> None:
     assert {p.face for p in decide(cohort(faces), ["owner"], OWNER[None, :], RULE, unknown)} == (
         everyone
     )
+    # Asked for, the farther face comes too, waiting behind the nearer one of its photo, in the
+    # group it would have joined.
+    waiting = decide(cohort(faces), ["owner"], OWNER[None, :], RULE, photos, standby=True)
+    front = {p.face: p for p in waiting if p.behind is None}
+    [second] = [p for p in waiting if p.behind is not None]
+    assert set(front) == once and second.face == 4 and second.behind == 0
+    assert second.group == front[0].group == 1 and second.distance > front[0].distance
 
 
 def test_it_reaches_past_possible_for_a_face_like_the_ones_it_kept() -> None:

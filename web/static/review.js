@@ -57,11 +57,29 @@
     return data;
   }
 
-  function putInPlace(card, html) {
+  function parsed(html) {
     var holder = document.createElement("div");
     holder.innerHTML = html.trim();
-    var fresh = holder.firstElementChild;
+    return holder.firstElementChild;
+  }
+
+  // The answered card in place of the old one; after it, the cards the answer adds (another
+  // face of the same photo, asked about once this one is "not me"), and away those it takes back.
+  function putInPlace(card, answer) {
+    var fresh = parsed(answer.card);
     card.replaceWith(fresh);
+    var after = fresh;
+    (answer.more || []).forEach(function (html) {
+      var added = parsed(html);
+      after.after(added);
+      after = added;
+    });
+    (answer.gone || []).forEach(function (id) {
+      var old = document.getElementById(id);
+      if (old && old !== fresh) {
+        old.remove();
+      }
+    });
     return fresh;
   }
 
@@ -93,7 +111,7 @@
     card.setAttribute("aria-busy", "true");
     post(form.action, new FormData(form))
       .then(function (answer) {
-        then(putInPlace(card, answer.card), answer.message);
+        then(putInPlace(card, answer), answer.message);
       })
       .catch(function () {
         HTMLFormElement.prototype.submit.call(form); // the page without script still works
@@ -150,7 +168,7 @@
     last = null;
     post(url, formData(fields))
       .then(function (answer) {
-        var fresh = putInPlace(card, answer.card);
+        var fresh = putInPlace(card, answer);
         say(answer.message, false);
         focusCard(fresh);
       })
