@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service.audit import record
@@ -73,6 +74,8 @@ def step_in(session: Session, rejected: Match) -> Match | None:
         group = session.get(MatchGroup, row.group_id) if row.group_id is not None else None
         if group is not None and group.decision == Review.rejected:
             continue
+        if not _claimed(session, row):
+            return None  # a decision sent twice at once: the other one asks
         match = _as_match(front, row)
         session.add(match)
         session.flush()
@@ -111,6 +114,19 @@ def in_place_of(session: Session, match: Match) -> Match | None:
         if asked is not None and asked.id != match.id and asked.review == Review.pending:
             return asked
     return None
+
+
+def _claimed(session: Session, row: StandbyFace) -> bool:
+    """Whether this transaction holds the waiting face, still waiting: an UPDATE that changes
+    nothing but locks the row (PostgreSQL) or waits for the one writer (SQLite), then sees the
+    other transaction's step in, if any."""
+    held = session.execute(
+        update(StandbyFace)
+        .where(col(StandbyFace.id) == row.id, col(StandbyFace.stepped_in).is_(None))
+        .values(stepped_in=None)
+        .execution_options(synchronize_session=False)
+    )
+    return held.rowcount == 1  # type: ignore[attr-defined]
 
 
 def _photo_of(session: Session, match: Match) -> tuple[Match | None, list[StandbyFace]]:
