@@ -165,9 +165,12 @@ def _match_answer(
         )
 
     before, after = asked
-    more = [card(after)] if after is not None and after is not before else []
+    came = after if after is not before else None
     gone = [f"match-{before.id}"] if before is not None and after is not before else []
-    if more:
+    # Another group's face is on the friend's page, not on this group's.
+    here = came is not None and not (in_group and came.group_id != match.group_id)
+    more = [card(came)] if here and came is not None else []
+    if came is not None:
         message += " Another face in this photo looks like you: it is asked about next."
     return _answer(request, location, message, card(match), more, gone)
 
