@@ -147,28 +147,20 @@ def _asked(session: Session, front: Match, rows: list[StandbyFace]) -> list[Matc
     return [front, *(m for m in stepped if m is not None)]
 
 
+# What a face of a photo shares with the photo's first match: whose it is, where it is posted.
+_OF_THE_PHOTO = (
+    "owner_id", "friend_id", "scan_id", "photo", "platform", "post_url", "post_key", "album",
+    "taken_at", "caption", "thumbnail", "thumbnail_scale", "photo_digest",
+)  # fmt: skip
+_OF_THE_FACE = (
+    "box_key", "box", "distance", "band", "sealed_encoding", "owner_view", "owner_view_box",
+    "group_id",
+)  # fmt: skip
+
+
 def _as_match(front: Match, row: StandbyFace) -> Match:
     """The waiting face as a match: where the photo is posted comes from the first match."""
     return Match(
-        owner_id=front.owner_id,
-        friend_id=front.friend_id,
-        scan_id=front.scan_id,
-        photo=front.photo,
-        box_key=row.box_key,
-        box=list(row.box),
-        platform=front.platform,
-        post_url=front.post_url,
-        post_key=front.post_key,
-        album=front.album,
-        taken_at=front.taken_at,
-        caption=front.caption,
-        distance=row.distance,
-        band=row.band,
-        sealed_encoding=row.sealed_encoding,
-        thumbnail=front.thumbnail,
-        thumbnail_scale=front.thumbnail_scale,
-        owner_view=row.owner_view,
-        owner_view_box=row.owner_view_box,
-        photo_digest=front.photo_digest,
-        group_id=row.group_id,
+        **{name: getattr(front, name) for name in _OF_THE_PHOTO},
+        **{name: getattr(row, name) for name in _OF_THE_FACE},
     )
