@@ -33,16 +33,21 @@ def match_of(session: Session, owner: Owner, match_id: int) -> Match | None:
 
 
 def review(session: Session, owner: Owner, match: Match, decision: Review) -> Match:
+    _second_faces(session, [(match, _decide(session, owner, match, decision))])
+    return match
+
+
+def _decide(session: Session, owner: Owner, match: Match, decision: Review) -> Review:
+    """Record the owner's decision on the match; the review it had before."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
     assert owner.id is not None
     before, match.review = match.review, decision
     session.add(match)
     record(session, owner.id, "owner", f"match_{decision}", match_id=match.id)
-    _second_face(session, match, before)
     if decision == Review.confirmed:
         circles.tell_of_same_face(session, match)
-    return match
+    return before
 
 
 def undo(session: Session, owner: Owner, match: Match) -> Match:
@@ -52,16 +57,26 @@ def undo(session: Session, owner: Owner, match: Match) -> Match:
         before, match.review = match.review, Review.pending
         session.add(match)
         record(session, owner.id, "owner", "match_review_undone", match_id=match.id)
-        _second_face(session, match, before)
+        _second_faces(session, [(match, before)])
     return match
 
 
-def _second_face(session: Session, match: Match, before: Review) -> None:
-    """A "not me" asks about the photo's next face, if one waits; taking it back un-asks."""
-    if match.review == Review.rejected and before != Review.rejected:
-        standby.step_in(session, match)
-    elif before == Review.rejected and match.review != Review.rejected:
-        standby.step_back(session, match)
+def _second_faces(session: Session, changed: list[tuple[Match, Review]]) -> None:
+    """A "not me" asks about the photo's next face, if one waits; taking it back un-asks.
+    `changed`: each match decided, with the review it had before."""
+    flipped = [
+        (match, before)
+        for match, before in changed
+        if (match.review == Review.rejected) != (before == Review.rejected)
+    ]
+    involved = standby.involved(session, [match for match, _ in flipped])
+    for match, _ in flipped:
+        if match.id not in involved:
+            continue
+        if match.review == Review.rejected:
+            standby.step_in(session, match)
+        else:
+            standby.step_back(session, match)
 
 
 def group_of(session: Session, owner: Owner, group_id: int) -> MatchGroup | None:
@@ -91,8 +106,7 @@ def review_group(
     ).all()
     group.decision = decision  # first: a face of this group waiting behind one does not step in
     session.add(group)
-    for match in pending:
-        review(session, owner, match, decision)
+    _second_faces(session, [(m, _decide(session, owner, m, decision)) for m in pending])
     _record_many(session, owner, GROUP, decision, list(pending), group_id=group.id)
     return list(pending)
 
@@ -132,8 +146,7 @@ def review_all(
         for m in matches_of(session, owner, friend)
         if m.review == Review.pending and (band is None or m.band == band)
     ]
-    for match in pending:
-        review(session, owner, match, decision)
+    _second_faces(session, [(m, _decide(session, owner, m, decision)) for m in pending])
     _record_many(session, owner, BULK, decision, pending, friend_id=friend.id)
     return pending
 
@@ -194,10 +207,12 @@ def _undo_many(session: Session, owner: Owner, action: str, **about: int | None)
             Match.review == event.detail.get("decision"),
         )
     ).all()
+    changed = []
     for match in decided:
-        before, match.review = match.review, Review.pending
+        changed.append((match, match.review))
+        match.review = Review.pending
         session.add(match)
-        _second_face(session, match, before)
+    _second_faces(session, changed)
     back = sorted(decided, key=lambda m: m.id or 0)
     record(session, owner.id, "owner", f"{action}_undone", match_ids=[m.id for m in back], **about)
     return back

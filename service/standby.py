@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from service.audit import record
 from service.faces.decision import Proposal
 from service.states import Review
 from service.tables import Match, MatchGroup, StandbyFace
+
+_CHUNK = 1000  # ids a query asks about at once (SQLite and PostgreSQL bound a query's parameters)
 
 
 def by_photo(
@@ -60,6 +62,22 @@ def waiting(
         owner_view_box=owner_view_box,
         group_id=group.id,
     )
+
+
+def involved(session: Session, matches: Sequence[Match]) -> set[int]:
+    """Which of these matches have a face waiting behind them or stepped in themselves: the only
+    ones a decision can make a face step in or back for (one query for a decision on many)."""
+    ids = [m.id for m in matches if m.id is not None]
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = session.exec(
+            select(StandbyFace.match_id, StandbyFace.stepped_in).where(
+                or_(col(StandbyFace.match_id).in_(chunk), col(StandbyFace.stepped_in).in_(chunk))
+            )
+        ).all()
+        found.update(i for row in rows for i in row if i is not None)
+    return found & set(ids)
 
 
 def step_in(session: Session, rejected: Match) -> Match | None:
