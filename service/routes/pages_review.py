@@ -165,13 +165,12 @@ def _match_answer(
         )
 
     before, after = asked
-    came = after if after is not before else None
     gone = [f"match-{before.id}"] if before is not None and after is not before else []
-    # Another group's face is on the friend's page, not on this group's.
-    here = came is not None and not (in_group and came.group_id != match.group_id)
-    more = [card(came)] if here and came is not None else []
-    if came is not None:
+    more: list[str] = []
+    if after is not None and after is not before:
         message += " Another face in this photo looks like you: it is asked about next."
+        if not (in_group and after.group_id != match.group_id):  # else it is not on this page
+            more.append(card(after))
     return _answer(request, location, message, card(match), more, gone)
 
 
