@@ -5,14 +5,22 @@ asked about instead (service/standby.py)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, select
 
+from service.app import create_app
+from service.config import Settings
 from service.tables import StandbyFace
 from tests import test_ingest_api, test_match_groups
+from tests.ingest.conftest import Site
+from tests.test_api_journey import owner_token
 from tests.test_ingest_api import Service
+from tests.test_scan_claims import race
 
 service = test_ingest_api.service
 photos = test_ingest_api.photos
@@ -122,3 +130,35 @@ def test_not_me_asks_about_the_photos_other_face_and_undo_takes_it_back(
     _, [other] = _upload(service, "Ben", pair)
     assert other["box"] == again["box"] and other["review"] == "pending"
     assert not [w for w in _waiting(service) if w.match_id == other["id"]]
+
+
+@pytest.fixture
+def fresh(settings: Settings, faces_dir: Path, tmp_path: Path) -> Iterator[Service]:
+    """Alice alone, on each database: nothing rejected, no other friend's scan."""
+    site = Site()
+    try:
+        with TestClient(create_app(settings, consume=True)) as client:
+            alice = owner_token(client, "alice@example.org", "Alice")
+            reference = (faces_dir / "dev/obama/obama.jpg").read_bytes()
+            enrolled = client.post(
+                "/api/v1/reference-photos",
+                headers=alice,
+                files={"file": ("me.jpg", reference, "image/jpeg")},
+            )
+            assert enrolled.status_code == 201, enrolled.text
+            yield Service(client, alice, site, tmp_path)
+    finally:
+        site.close()
+
+
+def test_not_me_sent_at_once_from_several_tabs_asks_about_the_other_face_once(
+    fresh: Service, faces_dir: Path
+) -> None:
+    friend_id, [front] = _upload(fresh, "Flo", _pair(faces_dir, "obama2.jpg", "obama3.jpg"))
+    url = f"/api/v1/matches/{front['id']}/review"
+    answers = race(
+        4, lambda: fresh.client.post(url, headers=fresh.alice, json={"decision": "rejected"})
+    )
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [m["review"] for m in _matches(fresh, friend_id)] == ["rejected", "pending"]
+    assert len([w for w in _waiting(fresh) if w.stepped_in is not None]) == 1
