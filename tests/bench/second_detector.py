@@ -19,9 +19,10 @@ one) this finds.
 With --rule SIDE, the shipped rule is replayed on the faces of four ways of detecting (needs
 recall_audit.py's caches, built on first use): HOG as shipped; BlazeFace's boxes alone, made
 HOG-like by a fit of centre and size read off the first set and then landmarked, aligned and
-encoded as the engine does; HOG's and BlazeFace's together; and HOG only where BlazeFace found a
-face (from the cache, then for real on crops around its boxes). models/EXPERIMENTS.md, "A second
-detector", has the figures.
+encoded as the engine does (and again with the owners' references boxed by BlazeFace too);
+HOG's and BlazeFace's together; and HOG only where BlazeFace found a face (from the cache, then
+for real on crops around its boxes). models/EXPERIMENTS.md, "A second detector", has the
+figures.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from service.faces.engine import (
     DETECTION_UPSCALE,
     INFORMATION_SIDE,
     NOISY_PHOTO,
+    REFERENCE_JITTERS,
     UNSURE_FLOOR,
     FaceEngine,
     _at_information_scale,
@@ -60,6 +62,7 @@ from service.faces.engine import (
     grain,
 )
 from service.faces.images import decode_photo
+from service.faces.jitter import jittered
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
 
@@ -276,6 +279,33 @@ def with_blaze(engine: FaceEngine, ex: dict, raw: dict, fit: BoxFit) -> dict:
     return {**ex, "photos": photos}
 
 
+REFERENCE_SIDES = (192, 384, 768)  # a close-up's face fills a tile only at the smaller sides
+
+
+def blaze_references(detector: BlazeFace, engine: FaceEngine, name: str, ex: dict, fit) -> dict:
+    """The audit's cache with the owners' references encoded from BlazeFace's best box, made
+    HOG-like as the faces' boxes are (10 jitters, as the engine encodes references)."""
+    set_dir = PROJECT_ROOT / ".bench" / name
+    refs, lost = {}, 0
+    for person in sorted(ex["refs"]):
+        codes = []
+        for path in sorted((set_dir / "references" / person).iterdir()):
+            photo = decode_photo(path.read_bytes(), max_side=INFORMATION_SIDE)
+            found = [detector.photo(Image.fromarray(photo.rgb), side) for side in REFERENCE_SIDES]
+            boxes = np.concatenate([b for b, _ in found])
+            scores = np.concatenate([s for _, s in found])
+            if not len(boxes):
+                lost += 1
+                continue
+            height, width = photo.rgb.shape[:2]
+            rect = fit(boxes[int(np.argmax(scores))], width, height)
+            chip = face_chips(photo.rgb, [engine._landmarks(photo.rgb, rect)])[0]
+            codes.append(engine._encoder.encode(jittered(chip, REFERENCE_JITTERS)).mean(axis=0))
+        refs[person] = np.array(codes, np.float32)
+    print(f"  references BlazeFace found no face in: {lost}")
+    return {**ex, "refs": refs}
+
+
 def gated(ex: dict, least: float) -> dict:
     """The audit's cache with HOG's detections kept only where a BlazeFace box scoring `least` or
     more overlaps them: BlazeFace proposes and HOG confirms, simulated from the cache as if HOG
@@ -428,6 +458,13 @@ def replay(detector: BlazeFace, sets: list[str], side: int, workers: int) -> Non
         rows = {
             "HOG (shipped)": source(both, truth),
             "BlazeFace alone": source(both, truth, first="blaze", verified=None, floor=MIN_SCORE),
+            "BlazeFace alone, references too": source(
+                blaze_references(detector, engine, name, both, fit),
+                truth,
+                first="blaze",
+                verified=None,
+                floor=MIN_SCORE,
+            ),
             "HOG, then BlazeFace's other faces": source(
                 both, truth, extra="blaze", extra_floor=MIN_SCORE
             ),
