@@ -30,6 +30,7 @@ be confirmed on the other.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import functools
 import json
 import math
@@ -227,9 +228,18 @@ def _reference(path: str) -> np.ndarray | None:
 
 
 def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) -> dict:
-    """Every photo's detections per variant and every owner's references, cached."""
+    """Every photo's detections per variant and every owner's references, cached. Two runs that
+    need the same cache (this audit and a probe reading it, say) build it once: the second
+    waits for the first."""
     tag = "_cnn_scan" if cnn_scan else ""
     cache = set_dir / "audit" / f"extract_v{CACHE_VERSION}{tag}.npz"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        return _extracted(set_dir, truth, workers, cnn_scan, cache)
+
+
+def _extracted(set_dir: Path, truth: dict, workers: int, cnn_scan: bool, cache: Path) -> dict:
     meta_file = cache.with_suffix(".json")
     if cache.exists() and meta_file.exists():
         meta = json.loads(meta_file.read_text())
@@ -265,7 +275,6 @@ def extract(set_dir: Path, truth: dict, workers: int, cnn_scan: bool = False) ->
         meta["refs"].append({"person": person, "path": path.name, "ok": code is not None})
         if code is not None:
             arrays[f"r{j}"] = np.asarray(code, np.float32)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **arrays)
     meta_file.write_text(json.dumps(meta))
     return _unpack(meta, np.load(cache))
