@@ -421,7 +421,15 @@ def _decide(ctx: ScanContext, scan: Scan, gallery: Gallery, members: dict[str, _
     rule = ctx.rule
     proposals = [  # with the faces that wait behind a nearer one of their photo
         p
-        for p in decide(cohort, gallery.names, gallery.centres(), rule, photos, standby=True)
+        for p in decide(
+            cohort,
+            gallery.names,
+            gallery.centres(),
+            rule,
+            photos,
+            prints=faces.prints,
+            standby=True,
+        )
         if p.face in by_face  # near a member when scanned: its pictures were kept
         and members[p.person].known.is_new(by_face[p.face].digest, cohort.encodings[p.face])
     ]

@@ -36,6 +36,7 @@ class ScanReport:
     # Every face until the decision: where it is, its encoding and its distances.
     _where: list[tuple[str, list[int]]] = field(default_factory=list)
     _faces: list[FoundFace] = field(default_factory=list)
+    _prints: list[bytes | None] = field(default_factory=list)
 
     def add(self, item: PhotoItem, result: PhotoScan) -> None:
         self.photos_seen += 1
@@ -47,6 +48,7 @@ class ScanReport:
         for face in result.faces:
             self._where.append((item.key, list(face.box)))
             self._faces.append(face)
+            self._prints.append(result.fingerprint or None)
 
     def decide(self, gallery: Gallery, rule: DecisionRule) -> None:
         """Propose faces on the evidence of the whole scan, then forget the others."""
@@ -55,7 +57,7 @@ class ScanReport:
             [f.encoding for f in self._faces], [f.distances for f in self._faces], len(people)
         )
         photos = [photo for photo, _ in self._where]
-        for p in decide(cohort, people, gallery.centres(), rule, photos):
+        for p in decide(cohort, people, gallery.centres(), rule, photos, prints=self._prints):
             photo, box = self._where[p.face]
             self.matches.append(
                 {
@@ -67,7 +69,7 @@ class ScanReport:
                     "group": p.group,
                 }
             )
-        self._where, self._faces = [], []
+        self._where, self._faces, self._prints = [], [], []
 
     def as_json(self) -> dict[str, Any]:
         self.matches.sort(key=lambda m: (m["photo"], m["box"]))

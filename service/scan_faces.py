@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from service.faces.decision import Cohort
+from service.faces.decision import PRINT_BYTES, Cohort
 from service.faces.scanner import PhotoScan
 from service.ingest.items import PhotoItem
 
@@ -48,17 +48,19 @@ class ScanFaces:
 
     cohort: Cohort
     near: list[NearFace]
+    prints: list[bytes | None]  # each face's photo fingerprint (None: sealed before they were)
 
     @classmethod
     def join(cls, parts: Iterable[ScanFaces]) -> ScanFaces:
-        encodings, distances, near = [], [], []
+        encodings, distances, near, prints = [], [], [], []
         offset = 0
         for batch, part in enumerate(parts):
             encodings.append(part.cohort.encodings)
             distances.append(part.cohort.distances)
             near += [replace(f, face=f.face + offset, batch=batch) for f in part.near]
+            prints += part.prints
             offset += len(part.cohort)
-        return cls(Cohort.stack(encodings, distances, 1), near)
+        return cls(Cohort.stack(encodings, distances, 1), near, prints)
 
 
 def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], reach: float) -> bytes:
@@ -66,6 +68,7 @@ def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], reach: float) -> bytes:
     decision may propose), where they are and their pictures."""
     encodings: list[np.ndarray] = []
     distances: list[float] = []
+    prints: list[bytes] = []
     near: list[dict[str, Any]] = []
     thumbnails: dict[str, np.ndarray] = {}
     for item, result in batch:
@@ -82,9 +85,15 @@ def pack(batch: Sequence[tuple[PhotoItem, PhotoScan]], reach: float) -> bytes:
                 near.append(record)
             encodings.append(face.encoding)
             distances.append(face.nearest)
+            prints.append(result.fingerprint)
     arrays: dict[str, Any] = {
         "encodings": np.asarray(encodings, np.float32).reshape(-1, 128),
         "distances": np.asarray(distances, np.float32),
+        # Each face's photo fingerprint, zeros where the photo has none (`printed` says which).
+        "prints": np.array(
+            [np.frombuffer(f.ljust(PRINT_BYTES, b"\0"), np.uint8) for f in prints], np.uint8
+        ).reshape(-1, PRINT_BYTES),
+        "printed": np.array([bool(f) for f in prints], dtype=bool),
         "near": np.frombuffer(json.dumps(near).encode(), dtype=np.uint8),
         **thumbnails,
     }
@@ -97,6 +106,11 @@ def unpack(data: bytes) -> ScanFaces:
     """A batch's faces, without its thumbnails (read only for the faces proposed)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         cohort = Cohort(z["encodings"], z["distances"].reshape(-1, 1))
+        # Batches sealed before photos were fingerprinted have none: each face counts alone.
+        prints: list[bytes | None] = [None] * len(cohort)
+        if "prints" in z:
+            rows = zip(z["prints"], z["printed"], strict=True)
+            prints = [row.tobytes() if known else None for row, known in rows]
         records = json.loads(z["near"].tobytes().decode())
         near = [
             NearFace(
@@ -117,7 +131,7 @@ def unpack(data: bytes) -> ScanFaces:
             )
             for r in records
         ]
-    return ScanFaces(cohort, near)
+    return ScanFaces(cohort, near, prints)
 
 
 def thumbnails(data: bytes, keys: Iterable[str]) -> dict[str, bytes]:

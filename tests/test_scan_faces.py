@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from service.faces.decision import DecisionRule
@@ -34,3 +36,18 @@ def test_the_scan_keeps_every_face_the_rule_may_propose_and_only_those() -> None
     assert [f.face for f in faces.near] == [0, 1], "pictures of the faces in reach only"
     assert [f.box for f in faces.near] == [[0, 0, 40, 40], [50, 0, 90, 40]]
     assert scan.near(rule.reach) == list(scan.faces[:2])
+
+
+def test_it_keeps_each_faces_photo_fingerprint_and_reads_older_batches_without_them() -> None:
+    rule = DecisionRule.load()
+    item = PhotoItem("posts/1.jpg", read=lambda: b"")
+    printed = PhotoScan(faces=(_face(0.3, 0), _face(0.9, 50)), fingerprint=bytes(range(32)))
+    unknown = PhotoScan(faces=(_face(0.4, 0),))  # a photo scanned without one
+
+    faces = unpack(pack([(item, printed), (item, unknown)], rule.reach))
+
+    assert faces.prints == [bytes(range(32)), bytes(range(32)), None]
+    older = io.BytesIO()
+    with np.load(io.BytesIO(pack([(item, printed)], rule.reach))) as z:
+        np.savez(older, **{k: z[k] for k in z.files if k not in ("prints", "printed")})
+    assert unpack(older.getvalue()).prints == [None, None]

@@ -39,6 +39,8 @@ from service.faces.modelfiles import MODELS_DIR
 from service.states import Band
 
 _BLOCK = 2048  # rows per block of a distance matrix: bounded memory at any source size
+PRINT_BYTES = 32  # a photo's fingerprint (`images.photo_print`)
+COPY_BITS = 12  # two photos whose fingerprints differ in no more bits are one photo
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def decide(
     rule: DecisionRule,
     photos: Sequence[Hashable | None] | None = None,
     *,
+    prints: Sequence[bytes | None] | None = None,
     standby: bool = False,
 ) -> list[Proposal]:
     """The faces to propose, each for its nearest person, with its band and group.
@@ -160,7 +163,9 @@ def decide(
     person's faces gather in group 1 and a stranger proposed by mistake starts a group of his own.
     `photos`, if given, names each face's photo (None: a face of its own): a person is proposed
     once a photo. With `standby`, the farther faces the rule kept in such a photo come too, each
-    `behind` the face proposed for it.
+    `behind` the face proposed for it. `prints`, if given, holds each face's photo fingerprint
+    (`images.photo_print`; None if unknown): a photo the source holds twice (a copy saved back
+    from a chat, "name (1).jpg") is one photo when a look-alike group is judged.
     """
     if not len(cohort) or not people:
         return []
@@ -171,7 +176,7 @@ def decide(
         mine = nearest == p
         if (cohort.distances[mine, p] <= rule.possible).any():
             proposals += _decide_person(
-                cohort, p, person, mine, anchors[p], runner_up, rule, photos
+                cohort, p, person, mine, anchors[p], runner_up, rule, photos, prints
             )
     return [p for p in proposals if standby or p.behind is None]
 
@@ -185,9 +190,11 @@ def _decide_person(
     runner_up: np.ndarray,
     rule: DecisionRule,
     photos: Sequence[Hashable | None] | None,
+    prints: Sequence[bytes | None] | None = None,
 ) -> list[Proposal]:
     """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
-    distance to its second nearest person; `photos` names each face's photo."""
+    distance to its second nearest person; `photos` names each face's photo, `prints`
+    fingerprints it."""
     d = cohort.distances[:, p].astype(np.float64)
     near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
@@ -200,7 +207,7 @@ def _decide_person(
     # farther photos along, and his group as a whole does not stand out from the crowd.
     reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
-    doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed)
+    doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed, prints)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
     kept, behind = _once_a_photo(kept, d, photos)
     alone = _alone(kept, d, runner_up, rule, _between_groups(cohort.encodings, kept, groups, rule))
@@ -333,22 +340,59 @@ def _doubtful_groups(
     sd: float,
     rule: DecisionRule,
     followed: set[int],
+    prints: Sequence[bytes | None] | None = None,
 ) -> set[int]:
-    """Groups of several faces (not the person's own) whose median distance does not stand out:
-    a stranger who recurs. Not a group most of whose faces within reach were `followed` to the
-    person (their nearest look-alike, copies aside, is one of the person's kept faces): that is a
-    photo of the person shared many times, apart from the others, not a stranger's own photos."""
+    """Groups of several photos (not the person's own) whose median distance does not stand
+    out: a stranger who recurs. Not a group most of whose faces within reach were `followed` to
+    the person (their nearest look-alike, copies aside, is one of the person's kept faces): that
+    is a photo of the person shared many times, apart from the others, not a stranger's own
+    photos. A photo the source holds twice counts once, by its nearer face: two photos of the
+    person, one exported twice, are not three photos of a stranger."""
     members: dict[int, list[int]] = {}
     for i, g in groups.items():
         members.setdefault(g, []).append(i)
-    return {
-        g
-        for g, faces in members.items()
-        if g != 0
-        and len(faces) >= rule.group_min
-        and (np.median(d[faces]) - mean) / sd > rule.z_max
-        and not _mostly_followed(faces, followed, d, rule)
-    }
+    doubtful = set()
+    for g, faces in members.items():
+        if g == 0 or len(faces) < rule.group_min:
+            continue
+        once = _each_photo_once(faces, d, prints)
+        if (
+            len(once) >= rule.group_min
+            and (np.median(d[once]) - mean) / sd > rule.z_max
+            and not _mostly_followed(once, followed, d, rule)
+        ):
+            doubtful.add(g)
+    return doubtful
+
+
+def _each_photo_once(
+    faces: list[int], d: np.ndarray, prints: Sequence[bytes | None] | None
+) -> list[int]:
+    """The group's faces, nearest first, without those whose photo is a copy of a photo of a
+    face already taken (faces of an unknown photo each count).
+
+    Two fingerprints within COPY_BITS of each other agree on at least one of their 16-bit
+    bands (of 16, at most 12 hold a differing bit), so only photos that share a band with this
+    one are compared: linear in the group's faces, not quadratic."""
+    order = sorted(faces, key=lambda i: d[i])
+    if prints is None:
+        return order
+    taken: list[int] = []
+    by_band: dict[tuple[int, bytes], list[int]] = {}
+    for i in order:
+        fingerprint = prints[i]
+        if fingerprint is None:
+            taken.append(i)
+            continue
+        bands = [(b, fingerprint[b : b + 2]) for b in range(0, PRINT_BYTES, 2)]
+        value = int.from_bytes(fingerprint, "big")
+        sharing = {other for band in bands for other in by_band.get(band, ())}
+        if any((value ^ other).bit_count() <= COPY_BITS for other in sharing):
+            continue
+        taken.append(i)
+        for band in bands:
+            by_band.setdefault(band, []).append(value)
+    return taken
 
 
 def _mostly_followed(

@@ -114,3 +114,13 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return "the photo is too large to read"
     return "the photo file is damaged and cannot be read"
+
+
+def photo_print(rgb: np.ndarray) -> bytes:
+    """A photo's fingerprint, 32 bytes: the difference hash of its upright pixels in grey (is
+    each point of a 17x16 grid brighter than its left neighbour). A copy re-saved at another
+    size or quality differs in a few of the 256 bits (0-7 on the bench's chat copies and
+    duplicated files), another photo in 16 or more."""
+    small = Image.fromarray(rgb).convert("L").resize((17, 16), Image.Resampling.BILINEAR)
+    g = np.asarray(small, np.int16)
+    return np.packbits(g[:, 1:] > g[:, :-1]).tobytes()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from service.faces.engine import FaceEngine, NotOneFace
-from service.faces.images import UnreadablePhoto
+from service.faces.images import UnreadablePhoto, photo_print
 from service.faces.lifeline import die_with_parent
 from service.faces.matching import Gallery, Thresholds
 from service.faces.modelfiles import ModelFiles, verified_model_files
@@ -50,6 +50,7 @@ class PhotoScan:
     # the whole photo, for the friend's checklist; the owner sees each near face's view instead
     thumbnail_scale: float = 1.0
     digest: str = ""  # of the photo's bytes: the same photo found again is the same photo
+    fingerprint: bytes = b""  # of its pixels (images.photo_print): a copy of it is the same too
 
     @property
     def faces_found(self) -> int:
@@ -99,7 +100,7 @@ def _scan_photo(data: bytes, thumbnails: bool, gallery: Gallery) -> PhotoScan:
         FoundFace(face.box, code, dist)
         for face, code, dist in zip(faces, encodings, distances, strict=True)
     )
-    scan = PhotoScan(faces=found)
+    scan = PhotoScan(faces=found, fingerprint=photo_print(photo.rgb) if found else b"")
     if not (thumbnails and scan.near(thresholds.reach)):
         return scan
     # Cut from the decoded photo, sharper than the thumbnail; every other face in reach blurred.

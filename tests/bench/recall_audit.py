@@ -53,7 +53,8 @@ from platform_set import PROJECT_ROOT, add_sets_argument, build, chosen_sets
 
 from service.faces import decision as dec
 from service.faces.decision import Cohort, DecisionRule
-from service.faces.engine import CNN_CONFIRMS, UNSURE_ASKED, UNSURE_FLOOR
+from service.faces.engine import CNN_CONFIRMS, INFORMATION_SIDE, UNSURE_ASKED, UNSURE_FLOOR
+from service.faces.images import UnreadablePhoto, decode_photo, photo_print
 from service.faces.matching import Gallery
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
@@ -308,6 +309,7 @@ class Source:
     encodings: np.ndarray
     truth_of: list[object]  # (photo, index in truth) or None
     detect_s: float = 0.0
+    prints: list[bytes | None] | None = None  # each face's photo fingerprint, as the scan takes it
 
 
 def distances_to(
@@ -381,7 +383,8 @@ def source(
             j = hit[0] if len(hit) == 1 else _best(b, tfaces, hit)
             truth_of.append(None if j is None else (name, j))
     enc = np.array(codes, np.float32).reshape(-1, 128)
-    return Source(names, ex["refs"], photo, box, np.array(score), enc, truth_of, detect_s)
+    prints = [ex["prints"][p] for p in photo] if "prints" in ex else None
+    return Source(names, ex["refs"], photo, box, np.array(score), enc, truth_of, detect_s, prints)
 
 
 def _best(b, tfaces, hit):
@@ -446,7 +449,7 @@ def trace_decide(
             cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
         )
         judged = rule if group_z is None else replace(rule, z_max=group_z)
-        doubtful = dec._doubtful_groups(groups, d, mean, sd, judged, followed)
+        doubtful = dec._doubtful_groups(groups, d, mean, sd, judged, followed, src.prints)
         for k, i in enumerate(near.tolist()):
             tr.z[i] = float(z[k])
             if not clear[k]:
@@ -698,13 +701,35 @@ def line(tag: str, s: dict) -> str:
 def load(name: str, workers: int, cnn_scan: bool = False) -> tuple[dict, dict]:
     set_dir = PROJECT_ROOT / ".bench" / name
     truth = build(name, set_dir)
-    return truth, extract(set_dir, truth, workers, cnn_scan)
+    ex = extract(set_dir, truth, workers, cnn_scan)
+    return truth, {**ex, "prints": photo_prints(set_dir, truth)}
+
+
+def photo_prints(set_dir: Path, truth: dict) -> dict[str, bytes]:
+    """Each photo's fingerprint as the scan takes it (images.photo_print of the photo decoded as
+    the engine decodes it), cached beside the audit's faces."""
+    cache = set_dir / "audit" / "prints.json"
+    if cache.exists():
+        return {k: bytes.fromhex(v) for k, v in json.loads(cache.read_text()).items()}
+    prints = {}
+    for name in sorted(truth["photos"]):
+        try:
+            data = (set_dir / "photos" / name).read_bytes()
+            photo = decode_photo(data, max_side=INFORMATION_SIDE)
+        except UnreadablePhoto:
+            continue
+        prints[name] = photo_print(photo.rgb)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({k: v.hex() for k, v in prints.items()}))
+    return prints
 
 
 def check_against_decide(src: Source, rule: DecisionRule, tr: Trace) -> None:
     d = distances_to(src.encodings, src.names, src.refs, rule.references)
     anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
-    decided = dec.decide(Cohort(src.encodings, d), src.names, anchors, rule, src.photo)
+    decided = dec.decide(
+        Cohort(src.encodings, d), src.names, anchors, rule, src.photo, prints=src.prints
+    )
     got = {(p.face, p.person) for p in decided}
     mine = set(tr.proposed.items())
     assert got == mine, f"trace differs from decide(): {len(got ^ mine)} faces"
@@ -1033,7 +1058,8 @@ def after_review(src: Source, truth: dict, rule: DecisionRule) -> str:
     anchors = np.array([src.refs[n].mean(axis=0) for n in src.names])
     cohort = Cohort(src.encodings, d)
     queues: dict[tuple[str, str], list] = defaultdict(list)
-    for p in dec.decide(cohort, src.names, anchors, rule, src.photo, standby=True):
+    found = dec.decide(cohort, src.names, anchors, rule, src.photo, prints=src.prints, standby=True)
+    for p in found:
         queues[(p.person, src.photo[p.face])].append(p)
 
     def whose(i: int) -> object:

@@ -257,3 +257,24 @@ def test_a_photo_of_the_person_shared_many_times_is_not_a_recurring_stranger() -
     # his group is judged as a recurring stranger's, and none of it is proposed.
     his = [at(shared, 0.25) for _ in range(6)]
     assert not set(range(10, 16)) & proposed([*sharp, *his, *crowd])
+
+
+def test_a_photo_exported_twice_counts_once_when_a_look_alike_group_is_judged() -> None:
+    # Two photos of the person, apart from the references (0.52 and 0.585), and a copy of the
+    # second saved back from a chat (0.59; 0.22 from it, so no copy to `copy_distance`). Three
+    # faces make a look-alike group whose median does not stand out from this crowd: without
+    # the photos' fingerprints it is judged a recurring stranger, and none of it is proposed.
+    q, _ = np.linalg.qr(np.stack([direction() for _ in range(3)], axis=1))
+    u, v, w = q.T
+    second = np.cos(np.radians(40)) * u + np.sin(np.radians(40)) * v
+    copy = np.cos(np.radians(21.6)) * second + np.sin(np.radians(21.6)) * w
+    faces = [OWNER + 0.52 * u, OWNER + 0.585 * second, OWNER + 0.59 * copy, *strangers(300, 0.75)]
+    assert 0.2 < np.linalg.norm(faces[1] - faces[2]) < np.linalg.norm(faces[0] - faces[1])
+    c = cohort(faces)
+    assert not {0, 1, 2} & {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE)}
+    # With them, the copy is the second photo again: two photos are too few to be a stranger
+    # who recurs, and each face is judged on its own.
+    first, again = bytes(range(32)), bytes(range(100, 132))
+    prints = [first, again, again] + [None] * 300
+    found = {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE, prints=prints)}
+    assert 0 in found

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.faces.images import UnreadablePhoto, decode_photo
+from service.faces.decision import COPY_BITS, PRINT_BYTES
+from service.faces.images import UnreadablePhoto, decode_photo, photo_print
 
 ORIENTATION_TO_STORED = {
     # EXIF orientation: how to turn the upright picture into the pixels a phone stores.
@@ -137,3 +138,20 @@ def test_it_reports_a_truncated_jpeg(obama: Image.Image) -> None:
     data = encoded(obama, "JPEG")
     with pytest.raises(UnreadablePhoto, match="incomplete"):
         decode_photo(data[: len(data) // 2])
+
+
+def test_a_copy_differs_from_its_photo_in_a_few_bits_of_its_fingerprint(faces_dir: Path) -> None:
+    # A copy saved back from a chat: half the size, re-compressed hard. Another photo of the same
+    # person is not a copy.
+    original = Image.open(faces_dir / "dev/kit_harington/john1.jpeg").convert("RGB")
+    half = original.resize((original.width // 2, original.height // 2))
+    saved = encoded(half, "JPEG", quality=40)
+    copy = Image.open(io.BytesIO(saved)).convert("RGB")
+    other = Image.open(faces_dir / "dev/kit_harington/john2.jpeg").convert("RGB")
+
+    def bits(a: Image.Image, b: Image.Image) -> int:
+        x = np.frombuffer(photo_print(np.asarray(a)), np.uint8)
+        return int(np.unpackbits(x ^ np.frombuffer(photo_print(np.asarray(b)), np.uint8)).sum())
+
+    assert len(photo_print(np.asarray(original))) == PRINT_BYTES
+    assert bits(original, copy) <= COPY_BITS < bits(original, other)
