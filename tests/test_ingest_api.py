@@ -58,17 +58,22 @@ def service(
     settings = make_settings(folder, allow_private_fetch=True, bluesky_api=site.url)
     try:
         with TestClient(create_app(settings, consume=True)) as client:
-            alice = owner_token(client, "alice@example.org", "Alice")
-            reference = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-            enrolled = client.post(
-                "/api/v1/reference-photos",
-                headers=alice,
-                files={"file": ("me.jpg", reference, "image/jpeg")},
-            )
-            assert enrolled.status_code == 201, enrolled.text
-            yield Service(client, alice, site, folder)
+            yield Service(client, enrolled_alice(client, faces_dir), site, folder)
     finally:
         site.close()
+
+
+def enrolled_alice(client: TestClient, faces_dir: Path) -> dict[str, str]:
+    """Alice's API headers, her reference photo enrolled."""
+    alice = owner_token(client, "alice@example.org", "Alice")
+    reference = (faces_dir / "dev/obama/obama.jpg").read_bytes()
+    enrolled = client.post(
+        "/api/v1/reference-photos",
+        headers=alice,
+        files={"file": ("me.jpg", reference, "image/jpeg")},
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    return alice
 
 
 _friends = itertools.count(1)

@@ -18,8 +18,7 @@ from service.config import Settings
 from service.tables import StandbyFace
 from tests import test_ingest_api, test_match_groups
 from tests.ingest.conftest import Site
-from tests.test_api_journey import owner_token
-from tests.test_ingest_api import Service
+from tests.test_ingest_api import Service, enrolled_alice
 from tests.test_scan_claims import race
 
 service = test_ingest_api.service
@@ -138,15 +137,7 @@ def fresh(settings: Settings, faces_dir: Path, tmp_path: Path) -> Iterator[Servi
     site = Site()
     try:
         with TestClient(create_app(settings, consume=True)) as client:
-            alice = owner_token(client, "alice@example.org", "Alice")
-            reference = (faces_dir / "dev/obama/obama.jpg").read_bytes()
-            enrolled = client.post(
-                "/api/v1/reference-photos",
-                headers=alice,
-                files={"file": ("me.jpg", reference, "image/jpeg")},
-            )
-            assert enrolled.status_code == 201, enrolled.text
-            yield Service(client, alice, site, tmp_path)
+            yield Service(client, enrolled_alice(client, faces_dir), site, tmp_path)
     finally:
         site.close()
 
