@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -67,13 +68,89 @@ DATABASES = ["sqlite"] + (
 QUEUES = ["sqlite"] + (["redis"] if os.environ.get("PHOTO_REMOVAL_TEST_QUEUE_URL") else [])
 
 
-def _reset_postgres(url: str) -> None:
+# Most tests need the schema, not its making: migrating a fresh database takes 0.3-0.5 s (SQLite
+# rebuilds a table for each altered column), and nearly every test starts an app. So each test
+# gets an empty database already at the newest revision: on SQLite a copy of one migrated in this
+# process, on PostgreSQL the tables emptied when the schema is already at head. The app still
+# runs its migrations on start (a no-op there). test_migrations.py asks for `migrated=False`: a
+# database as fresh as a new install's.
+
+
+def _reset_postgres(url: str, migrated: bool) -> None:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        tables = _tables_at_head(connection) if migrated else []
+        if tables:  # DELETE, children first: TRUNCATE takes 0.3 s more on small tables
+            for table in tables:
+                connection.execute(text(f'DELETE FROM "{table}"'))
+            sequences = connection.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            )
+            for sequence in sequences.scalars().all():
+                connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+        else:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
+
+
+def _tables_at_head(connection) -> list[str]:  # type: ignore[no-untyped-def]
+    """The tables to empty, children first, if the schema holds exactly the newest revision's
+    tables (and alembic_version); none otherwise."""
+    from sqlalchemy import inspect, text
+    from sqlmodel import SQLModel
+
+    import service.tables  # noqa: F401  (registers the tables)
+
+    found = set(inspect(connection).get_table_names())
+    if found != set(SQLModel.metadata.tables) | {"alembic_version"}:
+        return []
+    version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if version != [_head_revision()]:
+        return []
+    return [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
+
+
+@functools.cache
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from service.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+_sqlite_template: list[Path] = []  # one migrated database for the whole test process
+
+
+def _migrated_sqlite(data_dir: Path) -> None:
+    """An empty SQLite database at the newest revision, where the settings will look for it."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from service.db import make_engine, migrate
+    from service.private_files import private_file, private_folder
+
+    if not _sqlite_template:
+        folder = tempfile.mkdtemp(prefix="photo-removal-schema-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = Path(folder) / "template.db"
+        engine = make_engine(f"sqlite:///{template}")
+        migrate(engine)
+        with engine.connect() as connection:  # everything in the main file, nothing in the WAL
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        _sqlite_template.append(template)
+    target = private_folder(data_dir) / "photo-removal.db"
+    if not target.exists():  # settings made again for the same data: the data stays
+        shutil.copyfile(_sqlite_template[0], private_file(target))
 
 
 def _reset_redis(url: str) -> None:
@@ -82,7 +159,9 @@ def _reset_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def make_settings(tmp_path: Path, database: str = "sqlite", queue: str = "sqlite", **extra):  # type: ignore[no-untyped-def]
+def make_settings(  # type: ignore[no-untyped-def]
+    tmp_path: Path, database: str = "sqlite", queue: str = "sqlite", migrated: bool = True, **extra
+):
     from service.config import Settings
 
     values: dict = {
@@ -94,7 +173,9 @@ def make_settings(tmp_path: Path, database: str = "sqlite", queue: str = "sqlite
     }
     if database == "postgresql":
         values["database_url"] = os.environ["PHOTO_REMOVAL_TEST_DATABASE_URL"]
-        _reset_postgres(values["database_url"])
+        _reset_postgres(values["database_url"], migrated)
+    elif migrated and "database_url" not in extra:
+        _migrated_sqlite(extra.get("data_dir", values["data_dir"]))
     if queue == "redis":
         values["queue_url"] = os.environ["PHOTO_REMOVAL_TEST_QUEUE_URL"]
         _reset_redis(values["queue_url"])

@@ -18,6 +18,13 @@ import service.tables  # noqa: F401  (registers the tables)
 from service.config import Settings
 from service.db import make_engine, migrate, upgrade
 from service.tables import Friend, OutgoingMail, utcnow
+from tests.conftest import DATABASES, make_settings
+
+
+@pytest.fixture(params=DATABASES)
+def settings(request, tmp_path: Path) -> Settings:  # type: ignore[no-untyped-def]
+    """A database as a new install finds it: empty, no schema (conftest's is migrated)."""
+    return make_settings(tmp_path, database=request.param, migrated=False)
 
 
 def test_it_migrates_to_the_schema_of_the_tables(settings: Settings) -> None:
