@@ -171,12 +171,13 @@ def decide(
         return []
     nearest = cohort.distances.argmin(axis=1)
     runner_up = _runner_up(cohort.distances)
+    copies = _Copies(prints) if prints is not None else None
     proposals: list[Proposal] = []
     for p, person in enumerate(people):
         mine = nearest == p
         if (cohort.distances[mine, p] <= rule.possible).any():
             proposals += _decide_person(
-                cohort, p, person, mine, anchors[p], runner_up, rule, photos, prints
+                cohort, p, person, mine, anchors[p], runner_up, rule, photos, prints, copies
             )
     return [p for p in proposals if standby or p.behind is None]
 
@@ -191,17 +192,18 @@ def _decide_person(
     rule: DecisionRule,
     photos: Sequence[Hashable | None] | None,
     prints: Sequence[bytes | None] | None = None,
+    copies: _Copies | None = None,
 ) -> list[Proposal]:
     """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
     distance to its second nearest person; `photos` names each face's photo, `prints`
-    fingerprints it."""
+    fingerprints it, and `copies` finds the copies of a face's photo by those fingerprints."""
     d = cohort.distances[:, p].astype(np.float64)
     near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
     mean, sd = _cohort_stats(cohort, d, near[clear], rule)
     z = (d[near] - mean) / sd
     kept = near[clear & (z <= rule.z_max)]
-    expanded, beyond, followed = _expansion(cohort, kept, near, mine, d, anchor, rule)
+    expanded, beyond, followed = _expansion(cohort, kept, near, mine, d, anchor, rule, copies)
     kept = np.concatenate([near[clear & ((z <= rule.z_max) | expanded)], beyond])
     # Groups over the person's look-alikes a little past reach: a stranger who recurs brings his
     # farther photos along, and his group as a whole does not stand out from the crowd.
@@ -210,7 +212,8 @@ def _decide_person(
     doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed, prints)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
     kept, behind = _once_a_photo(kept, d, photos)
-    alone = _alone(kept, d, runner_up, rule, _between_groups(cohort.encodings, kept, groups, rule))
+    between = _between_groups(cohort.encodings, kept, groups, rule, copies)
+    alone = _alone(kept, d, runner_up, rule, between)
     numbers = _numbered({i: groups[i] for i in kept.tolist() if i not in alone})
     last = max(numbers.values(), default=0)
     numbers.update({i: last + n for n, i in enumerate(alone, start=1)})
@@ -241,6 +244,7 @@ def _expansion(
     d: np.ndarray,
     anchor: np.ndarray,
     rule: DecisionRule,
+    copies: _Copies | None = None,
 ) -> tuple[np.ndarray, np.ndarray, set[int]]:
     """Query expansion from the faces `kept` so far: which `near` faces it keeps (a mask), the
     faces past `possible`, up to `expand_reach`, that it adds, and those it followed to the
@@ -254,22 +258,30 @@ def _expansion(
     joins = gap <= rule.expand_radius
     farther = ~joins & (gap <= rule.neighbour_radius) & ~np.isin(candidates, kept)
     if farther.any():
-        joins[farther] = _nearest_are_kept(cohort.encodings, candidates[farther], kept, rule)
+        joins[farther] = _nearest_are_kept(
+            cohort.encodings, candidates[farther], kept, rule, copies
+        )
     joined = candidates[joins]
     followed = set(candidates[farther & joins].tolist())
     return np.isin(near, joined), joined[d[joined] > rule.possible], followed
 
 
 def _nearest_are_kept(
-    encodings: np.ndarray, faces: np.ndarray, kept: np.ndarray, rule: DecisionRule
+    encodings: np.ndarray,
+    faces: np.ndarray,
+    kept: np.ndarray,
+    rule: DecisionRule,
+    copies: _Copies | None = None,
 ) -> np.ndarray:
     """For each of `faces`: is its nearest look-alike in the source (copies of its own photo
-    aside) one of the faces kept? A face's own copies are at 0, kept or not."""
+    aside) one of the faces kept? A copy of its photo that was kept counts as kept: it is the
+    same photo."""
     rest = np.setdiff1d(np.arange(len(encodings)), kept)
     to_kept = _min_distances(encodings[faces], encodings[kept])
     # (each face is in `rest` itself: the floor leaves it out even at copy_distance 0)
-    copies = max(rule.copy_distance, 1e-3)
-    return to_kept < _min_distances(encodings[faces], encodings[rest], beyond=copies)
+    near_copies = max(rule.copy_distance, 1e-3)
+    skip = copies.among(faces, rest) if copies is not None else None
+    return to_kept < _min_distances(encodings[faces], encodings[rest], near_copies, skip)
 
 
 def _alone(
@@ -289,7 +301,11 @@ def _alone(
 
 
 def _between_groups(
-    encodings: np.ndarray, kept: np.ndarray, groups: dict[int, int], rule: DecisionRule
+    encodings: np.ndarray,
+    kept: np.ndarray,
+    groups: dict[int, int],
+    rule: DecisionRule,
+    copies: _Copies | None = None,
 ) -> np.ndarray:
     """For each kept face: is its nearest look-alike among the grouped faces (its own copies
     aside) in another group? A look-alike stranger's photo can land in the person's own group
@@ -298,8 +314,9 @@ def _between_groups(
     if not len(kept):
         return np.zeros(0, dtype=bool)
     grouped = np.fromiter(groups, dtype=int, count=len(groups))
-    copies = max(rule.copy_distance, 1e-3)  # the face itself is at 0: never its own look-alike
-    _, nearest = _nearest_rows(encodings[kept], encodings[grouped], beyond=copies)
+    near_copies = max(rule.copy_distance, 1e-3)  # the face itself is at 0: never its look-alike
+    skip = copies.among(kept, grouped) if copies is not None else None
+    _, nearest = _nearest_rows(encodings[kept], encodings[grouped], near_copies, skip)
     found = nearest >= 0
     theirs = np.array([groups[int(i)] for i in kept])
     others = np.array([groups[int(j)] for j in grouped[np.maximum(nearest, 0)]])
@@ -395,6 +412,35 @@ def _each_photo_once(
     return taken
 
 
+class _Copies:
+    """Which faces are in a copy of another face's photo: one whose fingerprint differs from that
+    photo's in 1 to COPY_BITS bits (a copy saved back from a chat, re-compressed and smaller; the
+    bench's sit 0-7 bits from their original, other photos 16 or more). Its faces carry the
+    same faces as the photo, moved by the re-compression: a night shot's by up to 0.37, past
+    `copy_distance`. So a face's copy is no look-alike of it. (Equal fingerprints are the same
+    photo, or a copy whose faces the encodings tell, equal too.)"""
+
+    def __init__(self, prints: Sequence[bytes | None]) -> None:
+        known = [i for i, fingerprint in enumerate(prints) if fingerprint is not None]
+        self._faces = np.array(known, dtype=int)
+        self._row = dict(zip(known, range(len(known)), strict=True))
+        joined = b"".join(prints[i] or b"" for i in known)
+        self._codes = np.frombuffer(joined, dtype=np.uint64).reshape(len(known), PRINT_BYTES // 8)
+
+    def of(self, face: int) -> np.ndarray:
+        """The faces in copies of this face's photo (none if its photo has no fingerprint)."""
+        row = self._row.get(face)
+        if row is None:
+            return self._faces[:0]
+        bits = np.bitwise_count(self._codes ^ self._codes[row]).sum(axis=1)
+        return self._faces[(bits > 0) & (bits <= COPY_BITS)]
+
+    def among(self, faces: np.ndarray, others: np.ndarray) -> _Skip:
+        """For each of `faces`, the positions in `others` of the faces in copies of its photo."""
+        found = (self.of(int(face)) for face in faces)
+        return [np.flatnonzero(np.isin(others, copy)) if len(copy) else None for copy in found]
+
+
 def _mostly_followed(
     faces: list[int], followed: set[int], d: np.ndarray, rule: DecisionRule
 ) -> bool:
@@ -476,18 +522,23 @@ def _nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sq.argmin(axis=1)
 
 
-def _min_distances(a: np.ndarray, b: np.ndarray, beyond: float | None = None) -> np.ndarray:
+def _min_distances(
+    a: np.ndarray, b: np.ndarray, beyond: float | None = None, skip: _Skip | None = None
+) -> np.ndarray:
     """For each row of a, the distance to its nearest row of b (only those farther than
-    `beyond`, if given), in blocks of both."""
-    return _nearest_rows(a, b, beyond)[0]
+    `beyond`, if given, and not in `skip`), in blocks of both."""
+    return _nearest_rows(a, b, beyond, skip)[0]
+
+
+_Skip = list[np.ndarray | None]  # for each row of a, the rows of b it is not compared with
 
 
 def _nearest_rows(
-    a: np.ndarray, b: np.ndarray, beyond: float | None = None
+    a: np.ndarray, b: np.ndarray, beyond: float | None = None, skip: _Skip | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row of a, the distance to its nearest row of b and that row's index (-1 and
-    infinity where none is farther than `beyond`), in blocks of both: memory bounded at any
-    size."""
+    infinity where none is farther than `beyond` and outside `skip`), in blocks of both: memory
+    bounded at any size."""
     a = a.astype(np.float32)
     best = np.full(len(a), np.inf, dtype=np.float32)
     index = np.full(len(a), -1, dtype=int)
@@ -499,6 +550,9 @@ def _nearest_rows(
             sq = rows2 + (block * block).sum(axis=1)[None, :] - 2.0 * rows @ block.T
             if beyond is not None:
                 sq[sq <= beyond * beyond] = np.inf
+            for r, cols in enumerate(skip[i : i + _BLOCK] if skip is not None else ()):
+                if cols is not None:
+                    sq[r, cols[(cols >= j) & (cols < j + _BLOCK)] - j] = np.inf
             at = sq.argmin(axis=1)
             low = sq[np.arange(len(rows)), at]
             better = low < best[i : i + _BLOCK]

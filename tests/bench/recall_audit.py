@@ -431,6 +431,7 @@ def trace_decide(
         return tr
     nearest = d_all.argmin(axis=1)
     runner_up = dec._runner_up(d_all)
+    copies = dec._Copies(src.prints) if src.prints is not None else None
     for p, person in enumerate(src.names):
         mine = nearest == p
         if not (d_all[mine, p] <= rule.possible).any():
@@ -442,7 +443,7 @@ def trace_decide(
         z = (d[near] - mean) / sd
         zpass = z <= rule.z_max
         expanded, beyond, followed = dec._expansion(
-            cohort, near[clear & zpass], near, mine, d, anchors[p], rule
+            cohort, near[clear & zpass], near, mine, d, anchors[p], rule, copies
         )
         reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
         groups = dec._groups(
@@ -473,7 +474,7 @@ def trace_decide(
             del tr.proposed[i], tr.group[i]
             tr.stop[i] = "a nearer face in the photo"
         kept_here = once
-        between = dec._between_groups(cohort.encodings, kept_here, groups, rule)
+        between = dec._between_groups(cohort.encodings, kept_here, groups, rule, copies)
         for i in dec._alone(kept_here, d, runner_up, rule, between):
             tr.group[i] = (person, -1 - i)  # a decision of its own
     return tr

@@ -278,3 +278,24 @@ def test_a_photo_exported_twice_counts_once_when_a_look_alike_group_is_judged() 
     prints = [first, again, again] + [None] * 300
     found = {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE, prints=prints)}
     assert 0 in found
+
+
+def test_a_copy_of_a_photo_is_no_look_alike_of_its_face() -> None:
+    # A blurred photo of the person, followed by its nearest look-alike (one of the person's
+    # photos, as above), and the copy of it saved back from a chat: re-compression moved the
+    # face 0.3 (night shots move up to 0.37), past `copy_distance`, so by encodings alone the
+    # copy is the photo's nearest look-alike, and it is no kept face: neither is followed.
+    centre, w, sharp = _off_centre_person()
+    blurred = centre + 0.52 * w
+    chat_copy = at(blurred, 0.3)
+    faces = [*sharp, blurred, chat_copy, *strangers(300, 0.9)]
+    gaps = np.linalg.norm(np.array(faces[:10]) - blurred, axis=1)
+    assert RULE.copy_distance < 0.3 < gaps.min()
+    c = cohort(faces)
+    assert 10 not in {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE)}
+    # The fingerprints tell the copy (3 bits from its photo's): copies aside, the blurred face's
+    # nearest look-alike is the person's, and it is kept.
+    photo = bytes(range(32))
+    copied = bytes([photo[0] ^ 0b111, *photo[1:]])
+    prints = [bytes([i] * 32) for i in range(10)] + [photo, copied] + [None] * 300
+    assert 10 in {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE, prints=prints)}
