@@ -41,6 +41,7 @@ from service.states import Band
 _BLOCK = 2048  # rows per block of a distance matrix: bounded memory at any source size
 PRINT_BYTES = 32  # a photo's fingerprint (`images.photo_print`)
 COPY_BITS = 12  # two photos whose fingerprints differ in no more bits are one photo
+COMMON_BAND = 64  # a band of a fingerprint shared by more photos tells nothing (see _Copies)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def decide(
         mine = nearest == p
         if (cohort.distances[mine, p] <= rule.possible).any():
             proposals += _decide_person(
-                cohort, p, person, mine, anchors[p], runner_up, rule, photos, prints, copies
+                cohort, p, person, mine, anchors[p], runner_up, rule, photos, copies
             )
     return [p for p in proposals if standby or p.behind is None]
 
@@ -191,12 +192,11 @@ def _decide_person(
     runner_up: np.ndarray,
     rule: DecisionRule,
     photos: Sequence[Hashable | None] | None,
-    prints: Sequence[bytes | None] | None = None,
     copies: _Copies | None = None,
 ) -> list[Proposal]:
     """`mine` marks the faces whose nearest person is this one; `runner_up` is each face's
-    distance to its second nearest person; `photos` names each face's photo, `prints`
-    fingerprints it, and `copies` finds the copies of a face's photo by those fingerprints."""
+    distance to its second nearest person; `photos` names each face's photo, and `copies` tells
+    which photos are copies of one another (by their fingerprints)."""
     d = cohort.distances[:, p].astype(np.float64)
     near = np.flatnonzero(mine & (d <= rule.possible))
     clear = _without_competitor(cohort, p, near, rule)
@@ -209,7 +209,7 @@ def _decide_person(
     # farther photos along, and his group as a whole does not stand out from the crowd.
     reach = np.flatnonzero((d <= rule.group_reach) | (mine & (d <= rule.possible)))
     groups = _groups(cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchor, rule)
-    doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed, prints)
+    doubtful = _doubtful_groups(groups, d, mean, sd, rule, followed, copies)
     kept = np.array([i for i in kept.tolist() if groups[i] not in doubtful], dtype=int)
     kept, behind = _once_a_photo(kept, d, photos)
     between = _between_groups(cohort.encodings, kept, groups, rule, copies)
@@ -357,7 +357,7 @@ def _doubtful_groups(
     sd: float,
     rule: DecisionRule,
     followed: set[int],
-    prints: Sequence[bytes | None] | None = None,
+    copies: _Copies | None = None,
 ) -> set[int]:
     """Groups of several photos (not the person's own) whose median distance does not stand
     out: a stranger who recurs. Not a group most of whose faces within reach were `followed` to
@@ -372,7 +372,7 @@ def _doubtful_groups(
     for g, faces in members.items():
         if g == 0 or len(faces) < rule.group_min:
             continue
-        once = _each_photo_once(faces, d, prints)
+        once = _each_photo_once(faces, d, copies)
         if (
             len(once) >= rule.group_min
             and (np.median(d[once]) - mean) / sd > rule.z_max
@@ -382,63 +382,91 @@ def _doubtful_groups(
     return doubtful
 
 
-def _each_photo_once(
-    faces: list[int], d: np.ndarray, prints: Sequence[bytes | None] | None
-) -> list[int]:
-    """The group's faces, nearest first, without those whose photo is a copy of a photo of a
-    face already taken (faces of an unknown photo each count).
-
-    Two fingerprints within COPY_BITS of each other agree on at least one of their 16-bit
-    bands (of 16, at most 12 hold a differing bit), so only photos that share a band with this
-    one are compared: linear in the group's faces, not quadratic."""
+def _each_photo_once(faces: list[int], d: np.ndarray, copies: _Copies | None) -> list[int]:
+    """The group's faces, nearest first, without those whose photo is, or is a copy of, the
+    photo of a face already taken (faces of a photo without a fingerprint each count)."""
     order = sorted(faces, key=lambda i: d[i])
-    if prints is None:
+    if copies is None:
         return order
     taken: list[int] = []
-    by_band: dict[tuple[int, bytes], list[int]] = {}
+    seen: set[int] = set()
     for i in order:
-        fingerprint = prints[i]
-        if fingerprint is None:
+        photo = copies.photo(i)
+        if photo is None:
             taken.append(i)
-            continue
-        bands = [(b, fingerprint[b : b + 2]) for b in range(0, PRINT_BYTES, 2)]
-        value = int.from_bytes(fingerprint, "big")
-        sharing = {other for band in bands for other in by_band.get(band, ())}
-        if any((value ^ other).bit_count() <= COPY_BITS for other in sharing):
-            continue
-        taken.append(i)
-        for band in bands:
-            by_band.setdefault(band, []).append(value)
+        elif photo not in seen and not seen.intersection(copies.copies(photo)):
+            taken.append(i)
+            seen.add(photo)
     return taken
 
 
 class _Copies:
-    """Which faces are in a copy of another face's photo: one whose fingerprint differs from that
-    photo's in 1 to COPY_BITS bits (a copy saved back from a chat, re-compressed and smaller; the
-    bench's sit 0-7 bits from their original, other photos 16 or more). Its faces carry the
-    same faces as the photo, moved by the re-compression: a night shot's by up to 0.37, past
-    `copy_distance`. So a face's copy is no look-alike of it. (Equal fingerprints are the same
-    photo, or a copy whose faces the encodings tell, equal too.)"""
+    """Which photos of a source are copies of one another, by their fingerprints: two photos
+    whose fingerprints differ in 1 to COPY_BITS bits (a copy saved back from a chat, re-compressed
+    and smaller; the bench's sit 0-7 bits from their original, other photos 16 or more). Equal
+    fingerprints are one photo (or a copy whose faces the encodings tell, equal too).
+
+    A copy carries the photo's faces, moved by the re-compression: a night shot's by up to 0.37,
+    past `copy_distance`. So the faces of a copy are no look-alikes of the photo's faces, and a
+    photo held twice counts once.
+
+    Two fingerprints within COPY_BITS agree on at least 4 of their 16 bands of 16 bits, so only
+    photos that share a band are compared, which is linear in the photos. A band shared by more
+    than COMMON_BAND photos (a flat sky, a white page) is passed over: it tells nothing."""
 
     def __init__(self, prints: Sequence[bytes | None]) -> None:
-        known = [i for i, fingerprint in enumerate(prints) if fingerprint is not None]
-        self._faces = np.array(known, dtype=int)
-        self._row = dict(zip(known, range(len(known)), strict=True))
-        joined = b"".join(prints[i] or b"" for i in known)
-        self._codes = np.frombuffer(joined, dtype=np.uint64).reshape(len(known), PRINT_BYTES // 8)
+        known = np.array([i for i, f in enumerate(prints) if f is not None], dtype=np.int64)
+        joined = b"".join(prints[i] or b"" for i in known.tolist())
+        raw = np.frombuffer(joined, dtype=np.uint8).reshape(len(known), PRINT_BYTES)
+        distinct, which = np.unique(raw, axis=0, return_inverse=True)
+        which = which.ravel()
+        self._print = dict(zip(known.tolist(), which.tolist(), strict=True))  # face -> photo
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(distinct) + 1))
+        self._faces = [known[order[bounds[k] : bounds[k + 1]]] for k in range(len(distinct))]
+        self._copies: dict[int, list[int]] = {}
+        for a, b in _copy_pairs(distinct):
+            self._copies.setdefault(a, []).append(b)
+            self._copies.setdefault(b, []).append(a)
 
-    def of(self, face: int) -> np.ndarray:
-        """The faces in copies of this face's photo (none if its photo has no fingerprint)."""
-        row = self._row.get(face)
-        if row is None:
-            return self._faces[:0]
-        bits = np.bitwise_count(self._codes ^ self._codes[row]).sum(axis=1)
-        return self._faces[(bits > 0) & (bits <= COPY_BITS)]
+    def photo(self, face: int) -> int | None:
+        """The face's photo (faces of equal fingerprints share one), None without a print."""
+        return self._print.get(face)
+
+    def copies(self, photo: int) -> list[int]:
+        return self._copies.get(photo, [])
 
     def among(self, faces: np.ndarray, others: np.ndarray) -> _Skip:
         """For each of `faces`, the positions in `others` of the faces in copies of its photo."""
-        found = (self.of(int(face)) for face in faces)
-        return [np.flatnonzero(np.isin(others, copy)) if len(copy) else None for copy in found]
+        skip: _Skip = []
+        for face in faces.tolist():
+            photo = self.photo(face)
+            copies = self.copies(photo) if photo is not None else []
+            theirs = np.concatenate([self._faces[c] for c in copies]) if copies else None
+            skip.append(np.flatnonzero(np.isin(others, theirs)) if theirs is not None else None)
+        return skip
+
+
+def _copy_pairs(distinct: np.ndarray) -> list[tuple[int, int]]:
+    """The pairs of distinct fingerprints (rows of bytes) within COPY_BITS of each other."""
+    bands = distinct.view(">u2")  # (photos, 16)
+    codes = distinct.view(np.uint64)
+    found: set[tuple[int, int]] = set()
+    for band in bands.T:
+        order = np.argsort(band, kind="stable")
+        values = band[order]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        sizes = np.diff(np.r_[starts, len(values)])
+        size = np.repeat(sizes, sizes)  # the size of each position's run
+        for step in range(1, min(COMMON_BAND, len(values))):
+            same = np.flatnonzero((values[step:] == values[:-step]) & (size[step:] <= COMMON_BAND))
+            if not len(same):
+                break
+            a, b = order[same], order[same + step]
+            near = np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1) <= COPY_BITS
+            low, high = np.minimum(a, b)[near].tolist(), np.maximum(a, b)[near].tolist()
+            found.update(zip(low, high, strict=True))
+    return sorted(found)
 
 
 def _mostly_followed(

@@ -450,7 +450,7 @@ def trace_decide(
             cohort.encodings, reach[np.argsort(d[reach], kind="stable")], anchors[p], rule
         )
         judged = rule if group_z is None else replace(rule, z_max=group_z)
-        doubtful = dec._doubtful_groups(groups, d, mean, sd, judged, followed, src.prints)
+        doubtful = dec._doubtful_groups(groups, d, mean, sd, judged, followed, copies)
         for k, i in enumerate(near.tolist()):
             tr.z[i] = float(z[k])
             if not clear[k]:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from service.faces.decision import Cohort, DecisionRule, decide
+from service.faces.decision import COPY_BITS, Cohort, DecisionRule, _Copies, decide
 
 RULE = DecisionRule.load()  # the rule as shipped
 rng = np.random.default_rng(7)
@@ -299,3 +299,22 @@ def test_a_copy_of_a_photo_is_no_look_alike_of_its_face() -> None:
     copied = bytes([photo[0] ^ 0b111, *photo[1:]])
     prints = [bytes([i] * 32) for i in range(10)] + [photo, copied] + [None] * 300
     assert 10 in {p.face for p in decide(c, ["owner"], OWNER[None, :], RULE, prints=prints)}
+
+
+def test_it_finds_the_copies_of_a_photo_among_many_by_their_fingerprints() -> None:
+    # 500 photos, a third of them sharing a flat first band (a white page, a sky), and a copy of
+    # every tenth with 1-12 bits changed: each copy is found, and no other pair.
+    prints = [bytearray(rng.integers(0, 256, 32, dtype=np.uint8).tobytes()) for _ in range(500)]
+    for p in prints[::3]:
+        p[0:2] = b"\0\0"
+    copies = []
+    for n, p in enumerate(prints[::10]):
+        copy = np.unpackbits(np.frombuffer(bytes(p), np.uint8))
+        flipped = rng.choice(256, size=1 + n % COPY_BITS, replace=False)
+        copy[flipped] ^= 1
+        copies.append(np.packbits(copy).tobytes())
+    found = _Copies([bytes(p) for p in prints] + copies)
+    photos = [found.photo(i) for i in range(550)]
+    pairs = {tuple(sorted((p, c))) for p in set(photos) if p is not None for c in found.copies(p)}
+    expected = {tuple(sorted((photos[10 * n], photos[500 + n]))) for n in range(50)}
+    assert pairs == expected
