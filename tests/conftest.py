@@ -71,13 +71,15 @@ QUEUES = ["sqlite"] + (["redis"] if os.environ.get("PHOTO_REMOVAL_TEST_QUEUE_URL
 # Most tests need the schema, not its making: migrating a fresh database takes 0.3-0.5 s (SQLite
 # rebuilds a table for each altered column), and nearly every test starts an app. So each test
 # gets an empty database already at the newest revision: on SQLite a copy of one migrated in this
-# process, on PostgreSQL the tables emptied when the schema is already at head. The app still
+# process, on PostgreSQL the tables emptied when the schema is already at head, then given the
+# rows the migrations write (the periodic work's schedule), as that copy has them. The app still
 # runs its migrations on start (a no-op there). test_migrations.py asks for `migrated=False`: a
 # database as fresh as a new install's.
 
 
 def _reset_postgres(url: str, migrated: bool) -> None:
     from sqlalchemy import create_engine, text
+    from sqlmodel import SQLModel
 
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -85,6 +87,8 @@ def _reset_postgres(url: str, migrated: bool) -> None:
         if tables:  # DELETE, children first: TRUNCATE takes 0.3 s more on small tables
             for table in tables:
                 connection.execute(text(f'DELETE FROM "{table}"'))
+            for table, rows in _seeded_rows().items():
+                connection.execute(SQLModel.metadata.tables[table].insert(), rows)
             sequences = connection.execute(
                 text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
             )
@@ -126,31 +130,53 @@ def _head_revision() -> str:
     return head
 
 
-_sqlite_template: list[Path] = []  # one migrated database for the whole test process
-
-
-def _migrated_sqlite(data_dir: Path) -> None:
-    """An empty SQLite database at the newest revision, where the settings will look for it."""
+@functools.cache
+def _sqlite_template() -> Path:
+    """A SQLite database migrated to the newest revision, once per test process."""
     import atexit
     import shutil
     import tempfile
 
     from service.db import make_engine, migrate
+
+    folder = tempfile.mkdtemp(prefix="photo-removal-schema-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    template = Path(folder) / "template.db"
+    engine = make_engine(f"sqlite:///{template}")
+    migrate(engine)
+    with engine.connect() as connection:  # everything in the main file, nothing in the WAL
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return template
+
+
+@functools.cache
+def _seeded_rows() -> dict[str, list[dict]]:
+    """The rows the migrations themselves write (the periodic work's schedule), by table."""
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    from service.db import make_engine
+
+    engine = make_engine(f"sqlite:///{_sqlite_template()}")
+    with engine.connect() as connection:
+        rows = {
+            table.name: [dict(row._mapping) for row in connection.execute(select(table))]
+            for table in SQLModel.metadata.sorted_tables
+        }
+    engine.dispose()
+    return {table: found for table, found in rows.items() if found}
+
+
+def _migrated_sqlite(data_dir: Path) -> None:
+    """An empty SQLite database at the newest revision, where the settings will look for it."""
+    import shutil
+
     from service.private_files import private_file, private_folder
 
-    if not _sqlite_template:
-        folder = tempfile.mkdtemp(prefix="photo-removal-schema-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        template = Path(folder) / "template.db"
-        engine = make_engine(f"sqlite:///{template}")
-        migrate(engine)
-        with engine.connect() as connection:  # everything in the main file, nothing in the WAL
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
-        _sqlite_template.append(template)
     target = private_folder(data_dir) / "photo-removal.db"
     if not target.exists():  # settings made again for the same data: the data stays
-        shutil.copyfile(_sqlite_template[0], private_file(target))
+        shutil.copyfile(_sqlite_template(), private_file(target))
 
 
 def _reset_redis(url: str) -> None:
