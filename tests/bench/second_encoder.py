@@ -51,7 +51,7 @@ from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files, verified_second_encoder
-from service.faces.sface import aligned_face, landmark_points
+from service.faces.sface import SFaceEncoder, aligned_face, landmark_points
 
 ARCFACE_TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
     [
@@ -70,62 +70,32 @@ class SecondEncoder:
     """A face-embedding network on 112 px aligned RGB faces, run batch by batch.
 
     Two conventions, told by the file: a TensorFlow Lite file (MobileFaceNet as
-    sirius-ai/MobileFaceNet_TF exports it) takes (x - 127.5) / 128 in NHWC; an ONNX file (OpenCV
-    Zoo's SFace, as cv2.FaceRecognizerSF feeds it) takes the pixel values as they are, in NCHW.
+    sirius-ai/MobileFaceNet_TF exports it) takes (x - 127.5) / 128 in NHWC, a batch at a time;
+    an ONNX file (OpenCV Zoo's SFace) is run as the project runs SFace (sface.SFaceEncoder).
     """
 
     def __init__(self, model: Path) -> None:
-        self._run, self._batch = (_onnx if model.suffix == ".onnx" else _tflite)(model)
-        self._onnx = model.suffix == ".onnx"
+        if model.suffix == ".onnx":
+            self.embed = SFaceEncoder(model).encode
+            return
+        from ai_edge_litert.interpreter import Interpreter  # only for this probe
+
+        self._net = Interpreter(model_path=str(model))
+        self._net.allocate_tensors()
+        self._given = self._net.get_input_details()[0]
+        self._out = self._net.get_output_details()[0]["index"]
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        x = chips.astype(np.float32)
-        x = x.transpose(0, 3, 1, 2) if self._onnx else (x - 127.5) / 128
-        step, rows = self._batch or 64, []
+        x = (chips.astype(np.float32) - 127.5) / 128
+        step, rows = int(self._given["shape"][0]), []
         for i in range(0, len(x), step):
-            part = x[i : i + step]
-            if self._batch:  # a network of fixed batch: the last one padded with copies
-                part = np.concatenate([part, np.repeat(part[-1:], step - len(part), axis=0)])
-            rows.append(self._run(np.ascontiguousarray(part))[: len(x) - i].copy())
+            part = x[i : i + step]  # a network of fixed batch: the last one padded with copies
+            part = np.concatenate([part, np.repeat(part[-1:], step - len(part), axis=0)])
+            self._net.set_tensor(self._given["index"], np.ascontiguousarray(part))
+            self._net.invoke()
+            rows.append(self._net.get_tensor(self._out)[: len(x) - i].copy())
         e = np.concatenate(rows) if rows else np.zeros((0, 1), np.float32)
         return e / np.linalg.norm(e, axis=1, keepdims=True)
-
-
-def _tflite(model: Path):
-    from ai_edge_litert.interpreter import Interpreter  # only for this probe
-
-    net = Interpreter(model_path=str(model))
-    net.allocate_tensors()
-    given, out = net.get_input_details()[0], net.get_output_details()[0]["index"]
-
-    def run(x: np.ndarray) -> np.ndarray:
-        net.set_tensor(given["index"], x)
-        net.invoke()
-        return net.get_tensor(out)
-
-    return run, int(given["shape"][0])
-
-
-def _onnx(model: Path):
-    import onnxruntime  # only for this probe
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # not a warning for each initializer the file leaves unused
-    net = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    given, *stale = net.get_inputs()
-    fixed = given.shape[0] if isinstance(given.shape[0], int) else 0
-    # OpenCV Zoo's block-quantised files still declare each quantised weight as a graph input
-    # that no node reads (the nodes read the dequantised copy), so ONNX Runtime asks for them.
-    # Zeros of the declared shape satisfy it and change nothing.
-    unused = {
-        i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
-        for i in stale
-    }
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return net.run(None, {given.name: x, **unused})[0].reshape(len(x), -1)
-
-    return run, fixed
 
 
 class Aligner:
