@@ -1,6 +1,6 @@
 """Calibrate the bands and the source-level decision rule on the labeled photos of ../shared/faces.
 
-Run: uv run python models/calibrate.py [--write]
+Run: uv run python models/calibrate.py [--write] [--encoder sface]
 
 1. Pairs: every labeled photo is encoded as a reference (10 jitters, as enrollment does) and as a
    scanned photo (1 jitter, as scans do); genuine and impostor pair rates at each threshold, for the
@@ -25,14 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import dlib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.faces.decision import Cohort, DecisionRule, decide
 from service.faces.engine import REFERENCE_JITTERS, FaceEngine
-from service.faces.images import decode_photo
-from service.faces.modelfiles import verified_model_files
+from service.faces.images import DecodedPhoto, decode_photo
+from service.faces.modelfiles import verified_model_files, verified_second_encoder
+from service.faces.sface import ON_DLIB_SCALE, SFaceEncoder, aligned_face, landmark_points
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT.parent / "shared" / "faces"
@@ -60,26 +62,51 @@ def labeled() -> list[tuple[str, Path]]:
     return found
 
 
-def encode_all() -> Photos:
-    """Encode every labeled photo once; cached by the photos' digest (the encoder is fixed)."""
+def encode_all(encoder: str = "dlib") -> Photos:
+    """Encode every labeled photo once; cached by the photos' digest (the encoder is fixed).
+
+    `encoder` "sface": the second encoder (service/faces/sface.py), not the engine's yet, on the
+    faces the engine finds, aligned by the same five landmarks; one pass serves as reference and
+    as probe (SFace is not jittered), on dlib's scale (`sface.ON_DLIB_SCALE`)."""
     items = labeled()
     digest = hashlib.sha256(b"".join(p.read_bytes() for _, p in items)).hexdigest()
-    if CACHE.exists():
-        cached = np.load(CACHE)
+    cache = CACHE if encoder == "dlib" else CACHE.with_name(f"calibration-{encoder}.npz")
+    if cache.exists():
+        cached = np.load(cache)
         if str(cached["digest"]) == digest:
             return Photos(cached["person"], cached["group"], cached["ref"], cached["probe"])
     engine = FaceEngine(verified_model_files(), min_score=0.0)
+    encode = _second_encoder() if encoder == "sface" else None
     groups = identity_groups()
     rows = []
     for person, path in items:
         photo = decode_photo(path.read_bytes(), max_side=1600)
-        probe, ref = engine.faces(photo), engine.faces(photo, jitters=REFERENCE_JITTERS)
+        probe = engine.faces(photo)
+        if encode is not None:
+            if len(probe) == 1:
+                code = encode(photo, probe[0].box)
+                rows.append((person, groups.get(person, "dev"), code, code))
+            continue
+        ref = engine.faces(photo, jitters=REFERENCE_JITTERS)
         if len(probe) == 1 and len(ref) == 1:
             rows.append((person, groups.get(person, "dev"), ref[0].encoding, probe[0].encoding))
     photos = Photos(*(np.array(column) for column in zip(*rows, strict=True)))
-    CACHE.parent.mkdir(exist_ok=True)
-    np.savez(CACHE, digest=digest, **vars(photos))
+    cache.parent.mkdir(exist_ok=True)
+    np.savez(cache, digest=digest, **vars(photos))
     return photos
+
+
+def _second_encoder() -> Callable[[DecodedPhoto, tuple[int, int, int, int]], np.ndarray]:
+    landmarks = dlib.shape_predictor(str(verified_model_files().shape_predictor))
+    sface = SFaceEncoder(verified_second_encoder())
+
+    def encode(photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
+        top, right, bottom, left = (round(v * photo.scale) for v in box)
+        shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
+        face = aligned_face(photo.rgb, landmark_points(shape))
+        return sface.encode(face[None])[0] * ON_DLIB_SCALE
+
+    return encode
 
 
 def identity_groups() -> dict[str, str]:
@@ -272,8 +299,16 @@ def choose_z(photos: Photos, fold: list[str], base: DecisionRule) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true")
+    parser.add_argument(
+        "--encoder",
+        choices=("dlib", "sface"),
+        default="dlib",
+        help="sface: the second encoder's figures, with the rule as shipped (not written)",
+    )
     args = parser.parse_args()
-    photos = encode_all()
+    if args.write and args.encoder != "dlib":
+        parser.error("thresholds.json holds the engine's encoder's figures; sface is not it yet")
+    photos = encode_all(args.encoder)
     pairs = pair_rates(photos)
     fold_a, fold_b = folds(photos)
     base = DecisionRule.load()
@@ -292,7 +327,8 @@ def main() -> None:
             "nearest_within_0.6": score(photos, fold_b, None),
             "decision_rule": score(photos, fold_b, rule),
         },
-        "command": "uv run python models/calibrate.py",
+        "command": "uv run python models/calibrate.py"
+        + ("" if args.encoder == "dlib" else f" --encoder {args.encoder}"),
     }
     print(json.dumps(figures, indent=1))
     if args.write:
