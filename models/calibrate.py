@@ -34,7 +34,7 @@ from service.faces.decision import Cohort, DecisionRule, decide
 from service.faces.engine import REFERENCE_JITTERS, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.modelfiles import verified_model_files, verified_second_encoder
-from service.faces.sface import ON_DLIB_SCALE, SFaceEncoder, aligned_face, landmark_points
+from service.faces.sface import ON_DLIB_SCALE, SFaceEncoder, face_at
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT.parent / "shared" / "faces"
@@ -101,10 +101,7 @@ def _second_encoder() -> Callable[[DecodedPhoto, tuple[int, int, int, int]], np.
     sface = SFaceEncoder(verified_second_encoder())
 
     def encode(photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
-        top, right, bottom, left = (round(v * photo.scale) for v in box)
-        shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
-        face = aligned_face(photo.rgb, landmark_points(shape))
-        return sface.encode(face[None])[0] * ON_DLIB_SCALE
+        return sface.encode(face_at(photo, box, landmarks)[None])[0] * ON_DLIB_SCALE
 
     return encode
 

@@ -17,13 +17,16 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
+from service.faces.images import DecodedPhoto
+
 CHIP_SIDE = 112
 # Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
 # sit in SFace's 112 px face. SFace was trained on faces aligned by five other points (eye
 # centres, nose tip, mouth corners), which only dlib's 68-point model finds, and that model's
 # training set (iBUG 300-W) excludes commercial use. These are the mean places dlib's own five
 # points take when calib/'s 202 faces are aligned by SFace's points: aligned by them, SFace tells
-# people apart as well on calib/ and finds more of the owners on the bench sets (EXPERIMENTS.md).
+# people apart as well on calib/ and finds more of the owners on the bench sets, for a few more
+# strangers on the 12 MP export draws (models/EXPERIMENTS.md, "SFace").
 TEMPLATE = np.array(
     [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
 )
@@ -63,6 +66,16 @@ def aligned_face(
 
 def landmark_points(shape: dlib.full_object_detection) -> np.ndarray:
     return np.array([(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)], float)
+
+
+def face_at(
+    photo: DecodedPhoto, box: tuple[int, int, int, int], landmarks: dlib.shape_predictor
+) -> np.ndarray:
+    """The aligned 112 px face at `box` (top, right, bottom, left in the original photo, as
+    `engine.Face` gives it), by the five landmarks `landmarks` finds there."""
+    top, right, bottom, left = (round(v * photo.scale) for v in box)
+    shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
+    return aligned_face(photo.rgb, landmark_points(shape))
 
 
 class SFaceEncoder:

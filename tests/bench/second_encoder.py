@@ -51,7 +51,7 @@ from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files, verified_second_encoder
-from service.faces.sface import SFaceEncoder, aligned_face, landmark_points
+from service.faces.sface import SFaceEncoder, aligned_face, face_at, landmark_points
 
 ARCFACE_TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
     [
@@ -117,18 +117,15 @@ class Aligner:
         )
         self._landmarks = dlib.shape_predictor(model)
 
-    def chip(self, rgb: np.ndarray, rect: dlib.rectangle) -> np.ndarray:
-        p = landmark_points(self._landmarks(rgb, rect))
-        if self.points == 5:
-            return aligned_face(rgb, p)
-        five = np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
-        return aligned_face(rgb, five, ARCFACE_TEMPLATE)
-
     def at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
         """The face at `box` (top, right, bottom, left in the original photo, as the engine and
         the audit give it), aligned."""
+        if self.points == 5:
+            return face_at(photo, box, self._landmarks)
         top, right, bottom, left = (round(v * photo.scale) for v in box)
-        return self.chip(photo.rgb, dlib.rectangle(left, top, right, bottom))
+        p = landmark_points(self._landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom)))
+        five = np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+        return aligned_face(photo.rgb, five, ARCFACE_TEMPLATE)
 
     def reference(self, path: Path) -> np.ndarray:
         """A reference photo's one face, found as the engine finds it, aligned."""

@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from service.faces.modelfiles import verified_model_files, verified_second_encoder
-from service.faces.sface import (
-    CHIP_SIDE,
-    TEMPLATE,
-    SFaceEncoder,
-    aligned_face,
-    landmark_points,
-    similarity,
-)
+from service.faces.sface import CHIP_SIDE, TEMPLATE, SFaceEncoder, face_at, similarity
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +24,7 @@ def embed(engine, sface: SFaceEncoder):  # type: ignore[no-untyped-def]
 
     def embed(path: Path) -> np.ndarray:
         photo, face = engine.reference(path.read_bytes())
-        top, right, bottom, left = (round(v * photo.scale) for v in face.box)
-        shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
-        chip = aligned_face(photo.rgb, landmark_points(shape))
+        chip = face_at(photo, face.box, landmarks)
         assert chip.shape == (CHIP_SIDE, CHIP_SIDE, 3)
         return sface.encode(chip[None])[0]
 
