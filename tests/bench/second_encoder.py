@@ -251,8 +251,14 @@ def main() -> None:
     tag = hashlib.sha256(model.read_bytes()).hexdigest()[:12] + ("-5pt" if args.points == 5 else "")
     encoder, aligner = SecondEncoder(model), Aligner(args.points)
     dlib_point, second_point = calib_table(aligner, encoder)
-    changed = {k: float(v) for k, v in (pair.split("=", 1) for pair in args.setting)}
-    rule = replace(DecisionRule.load(), **changed)
+    shipped = DecisionRule.load()
+    if unknown := {pair.split("=", 1)[0] for pair in args.setting} - set(vars(shipped)):
+        parser.error(f"no such setting of the rule: {', '.join(sorted(unknown))}")
+    # each value as its setting's own type: group_min=4 stays a count, not 4.0
+    changed = {
+        k: type(getattr(shipped, k))(v) for k, v in (pair.split("=", 1) for pair in args.setting)
+    }
+    rule = replace(shipped, **changed)
     which = f"the rule with {changed}" if changed else "the shipped rule"
     print(f"\n== {which} on both encodings (the second weighing w; model {tag})")
     for name in chosen_sets(parser, args.sets):
