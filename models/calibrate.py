@@ -1,10 +1,11 @@
 """Calibrate the bands and the source-level decision rule on the labeled photos of ../shared/faces.
 
-Run: uv run python models/calibrate.py [--write] [--encoder sface]
+Run: uv run python models/calibrate.py [--write] [--encoder dlib]
 
-1. Pairs: every labeled photo is encoded as a reference (10 jitters, as enrollment does) and as a
-   scanned photo (1 jitter, as scans do); genuine and impostor pair rates at each threshold, for the
-   whole set and per demographic group (calib/IDENTITIES.tsv).
+1. Pairs: every labeled photo is encoded as a reference and as a scanned photo (one encoding with
+   SFace; with dlib's encoder, as it was, a reference was the mean over 10 jittered copies);
+   genuine and impostor pair rates at each threshold, for the whole set and per demographic group
+   (calib/IDENTITIES.tsv).
 2. Simulated exports: in each group of calib/, half the people are owners (2 references each) and
    half strangers; one export holds every other photo, plus the dev sets' people as bystanders.
    Each rule decides on it (service/faces/decision.py) and is scored per owner and per group.
@@ -30,15 +31,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from service.faces import ENCODER as ENGINE_ENCODER
 from service.faces.decision import Cohort, DecisionRule, decide
-from service.faces.engine import REFERENCE_JITTERS, FaceEngine
+from service.faces.encoder import NumpyFaceEncoder, face_chips
+from service.faces.engine import FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
-from service.faces.modelfiles import verified_model_files, verified_second_encoder
-from service.faces.sface import ON_DLIB_SCALE, SFaceEncoder, face_at
+from service.faces.jitter import jittered
+from service.faces.modelfiles import verified_model_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT.parent / "shared" / "faces"
-CACHE = ROOT / ".bench" / "calibration-encodings.npz"
+CACHE = ROOT / ".bench" / "calibration.npz"  # one file per encoder beside it
+DLIB_REFERENCE_JITTERS = 10
 SETS = ("dev", "dev-bbt", "calib")
 SPLITS = 30  # random owner/stranger splits per fold
 Z_GRID = (-2.0, -2.25, -2.5, -2.75, -3.0)
@@ -49,8 +53,8 @@ MIN_PRECISION = 0.97  # the choice of z: the most recall at this precision on fo
 class Photos:
     person: np.ndarray  # identity per photo
     group: np.ndarray  # demographic group per photo ("dev" for the dev sets)
-    ref: np.ndarray  # 10-jitter encodings
-    probe: np.ndarray  # 1-jitter encodings
+    ref: np.ndarray  # encodings as a reference is encoded
+    probe: np.ndarray  # encodings as a scanned face is encoded
 
 
 def labeled() -> list[tuple[str, Path]]:
@@ -62,46 +66,52 @@ def labeled() -> list[tuple[str, Path]]:
     return found
 
 
-def encode_all(encoder: str = "dlib") -> Photos:
-    """Encode every labeled photo once; cached by the photos' digest (the encoder is fixed).
+def encode_all(encoder: str = ENGINE_ENCODER) -> Photos:
+    """Encode every labeled photo once; cached by the photos' digest and the encoder.
 
-    `encoder` "sface": the second encoder (service/faces/sface.py), not the engine's yet, on the
-    faces the engine finds, aligned by the same five landmarks; one pass serves as reference and
-    as probe (SFace is not jittered), on dlib's scale (`sface.ON_DLIB_SCALE`)."""
+    The engine's encoder (SFace) encodes a reference as it encodes a scanned face, so `ref` and
+    `probe` are one encoding. `encoder` "dlib": dlib's ResNet, the engine's encoder until SFace
+    replaced it, at the faces the engine finds; references as the engine made them then (the
+    mean over 10 jittered copies).
+    """
     items = labeled()
     digest = hashlib.sha256(b"".join(p.read_bytes() for _, p in items)).hexdigest()
-    cache = CACHE if encoder == "dlib" else CACHE.with_name(f"calibration-{encoder}.npz")
+    cache = CACHE.with_name(f"calibration-{encoder}.npz")
     if cache.exists():
         cached = np.load(cache)
         if str(cached["digest"]) == digest:
             return Photos(cached["person"], cached["group"], cached["ref"], cached["probe"])
     engine = FaceEngine(verified_model_files(), min_score=0.0)
-    encode = _second_encoder() if encoder == "sface" else None
+    encode = _dlib_encoder() if encoder == "dlib" else None
     groups = identity_groups()
     rows = []
     for person, path in items:
         photo = decode_photo(path.read_bytes(), max_side=1600)
-        probe = engine.faces(photo)
-        if encode is not None:
-            if len(probe) == 1:
-                code = encode(photo, probe[0].box)
-                rows.append((person, groups.get(person, "dev"), code, code))
+        faces = engine.faces(photo)
+        if len(faces) != 1:
             continue
-        ref = engine.faces(photo, jitters=REFERENCE_JITTERS)
-        if len(probe) == 1 and len(ref) == 1:
-            rows.append((person, groups.get(person, "dev"), ref[0].encoding, probe[0].encoding))
+        ref, probe = (faces[0].encoding,) * 2 if encode is None else encode(photo, faces[0].box)
+        rows.append((person, groups.get(person, "dev"), ref, probe))
     photos = Photos(*(np.array(column) for column in zip(*rows, strict=True)))
     cache.parent.mkdir(exist_ok=True)
     np.savez(cache, digest=digest, **vars(photos))
     return photos
 
 
-def _second_encoder() -> Callable[[DecodedPhoto, tuple[int, int, int, int]], np.ndarray]:
+def _dlib_encoder() -> Callable[
+    [DecodedPhoto, tuple[int, int, int, int]], tuple[np.ndarray, np.ndarray]
+]:
+    """dlib's reference (10 jitters) and scanned-face encodings of the face at a box."""
     landmarks = dlib.shape_predictor(str(verified_model_files().shape_predictor))
-    sface = SFaceEncoder(verified_second_encoder())
+    network = NumpyFaceEncoder(verified_model_files().dlib_encoder)
 
-    def encode(photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
-        return sface.encode(face_at(photo, box, landmarks)[None])[0] * ON_DLIB_SCALE
+    def encode(photo: DecodedPhoto, box: tuple[int, int, int, int]) -> tuple[np.ndarray, ...]:
+        top, right, bottom, left = (round(v * photo.scale) for v in box)
+        shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
+        [chip] = face_chips(photo.rgb, [shape])
+        return network.encode(jittered(chip, DLIB_REFERENCE_JITTERS)).mean(0), network.encode(
+            chip[None]
+        )[0]
 
     return encode
 
@@ -125,7 +135,12 @@ def pair_rates(photos: Photos) -> dict[str, object]:
         within = d[inside & ~same]
         per_group[g] = {
             "impostor_pairs_within_group": int(within.size),
-            **{f"false_accept_at_{t}": round(float((within <= t).mean()), 4) for t in (0.5, 0.6)},
+            **{  # None where the group has one person only: no pair to count
+                f"false_accept_at_{t}": round(float((within <= t).mean()), 4)
+                if within.size
+                else None
+                for t in (0.5, 0.6)
+            },
         }
     return {
         "genuine_pairs": int(genuine.size),
@@ -298,13 +313,13 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument(
         "--encoder",
-        choices=("dlib", "sface"),
-        default="dlib",
-        help="sface: the second encoder's figures, with the rule as shipped (not written)",
+        choices=("sface", "dlib"),
+        default=ENGINE_ENCODER,
+        help="dlib: the figures of the encoder SFace replaced, for comparison (not written)",
     )
     args = parser.parse_args()
-    if args.write and args.encoder != "dlib":
-        parser.error("thresholds.json holds the engine's encoder's figures; sface is not it yet")
+    if args.write and args.encoder != ENGINE_ENCODER:
+        parser.error(f"thresholds.json holds the engine's encoder's figures ({ENGINE_ENCODER})")
     photos = encode_all(args.encoder)
     pairs = pair_rates(photos)
     fold_a, fold_b = folds(photos)
@@ -325,7 +340,7 @@ def main() -> None:
             "decision_rule": score(photos, fold_b, rule),
         },
         "command": "uv run python models/calibrate.py"
-        + ("" if args.encoder == "dlib" else f" --encoder {args.encoder}"),
+        + ("" if args.encoder == ENGINE_ENCODER else f" --encoder {args.encoder}"),
     }
     print(json.dumps(figures, indent=1))
     if args.write:

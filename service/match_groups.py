@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sqlmodel import Session, select
 
+from service.faces import ENCODER
 from service.secrets_box import SecretBox
 from service.states import Review
 from service.tables import MatchGroup
@@ -22,7 +23,15 @@ class OwnerGroups:
 
     def __init__(self, session: Session, box: SecretBox, owner_id: int, radius: float) -> None:
         self.session, self.box, self.owner_id, self.radius = session, box, owner_id, radius
-        self.groups = list(session.exec(select(MatchGroup).where(MatchGroup.owner_id == owner_id)))
+        # A group whose centre an earlier encoder made, and could not be made again, is left
+        # out (service/reencode.py): its distances would mean nothing.
+        self.groups = list(
+            session.exec(
+                select(MatchGroup).where(
+                    MatchGroup.owner_id == owner_id, MatchGroup.encoder == ENCODER
+                )
+            )
+        )
         self.centres = [box.open(g.sealed_centre) for g in self.groups]
         self.placed: set[int] = set()  # the groups this decision's groups went to
 

@@ -28,8 +28,9 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from service import invites, standby
+from service import invites, reencode, standby
 from service.db import remove_after_commit, unit_of_work
+from service.faces import ENCODER
 from service.faces.decision import Cohort, DecisionRule, Proposal, decide
 from service.faces.matching import Gallery, Thresholds
 from service.faces.scanner import PhotoScan, Scanner
@@ -149,6 +150,7 @@ def run_scan(ctx: ScanContext, scan_id: int) -> bool:
     Returns True when the scan was given back unfinished (the process is stopping): the caller
     queues it again, and whichever worker takes it resumes after its last checkpoint.
     """
+    _bring_up_to_date(ctx, scan_id)
     claimed = _claim(ctx, scan_id)
     if claimed is None:
         return False
@@ -244,7 +246,7 @@ def _claim(
         for friend in _helped(session, scan):
             refs = session.exec(
                 select(ReferenceFace.sealed_encoding).where(
-                    ReferenceFace.owner_id == friend.owner_id
+                    ReferenceFace.owner_id == friend.owner_id, ReferenceFace.encoder == ENCODER
                 )
             ).all()
             assert friend.id is not None
@@ -252,6 +254,23 @@ def _claim(
             members[key] = _Member(friend.owner_id, friend.id, _known(ctx, session, scan, friend))
             codes[key] = np.array([ctx.box.open(sealed) for sealed in refs])
     return scan, source, Gallery(codes, over=ctx.rule.references), members
+
+
+def _bring_up_to_date(ctx: ScanContext, scan_id: int) -> None:
+    """Make again what the members' decisions compare that an earlier encoder made (their
+    references, rejected faces and group centres; service/reencode.py), before the claim: making
+    many again may take longer than a lease."""
+    with unit_of_work(ctx.db) as session:
+        scan = session.get(Scan, scan_id)
+        if scan is None or scan.status not in (ScanStatus.queued, ScanStatus.running):
+            return
+        for friend in _helped(session, scan):
+            reencode.bring_up_to_date(
+                session,
+                ctx.box,
+                friend.owner_id,
+                lambda: reencode.engine_for(ctx.thresholds.detector_min_score),
+            )
 
 
 def _helped(session: Session, scan: Scan) -> list[Friend]:
@@ -313,7 +332,9 @@ def _known(ctx: ScanContext, session: Session, scan: Scan, friend: Friend) -> _K
     ).all()
     rejected = session.exec(
         select(Match.sealed_encoding).where(
-            Match.owner_id == friend.owner_id, Match.review == Review.rejected
+            Match.owner_id == friend.owner_id,
+            Match.review == Review.rejected,
+            Match.encoder == ENCODER,  # one the scan could not make again is left out
         )
     ).all()
     codes = np.array([ctx.box.open(sealed) for sealed in rejected]).reshape(-1, 128)

@@ -171,8 +171,8 @@ _OF_THE_PHOTO = (
     "taken_at", "caption", "thumbnail", "thumbnail_scale", "photo_digest",
 )  # fmt: skip
 _OF_THE_FACE = (
-    "box_key", "box", "distance", "band", "sealed_encoding", "owner_view", "owner_view_box",
-    "group_id",
+    "box_key", "box", "distance", "band", "sealed_encoding", "encoder", "owner_view",
+    "owner_view_box", "group_id",
 )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlmodel import AutoString, Field, SQLModel
 
+from service.faces import ENCODER
 from service.states import (
     DECISIONS,
     Answer,
@@ -183,6 +184,7 @@ class ReferenceFace(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    encoder: str = Field(default=ENCODER, max_length=16)  # whose encoding: service/reencode.py
     thumbnail: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # the face crop
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -319,6 +321,7 @@ class MatchGroup(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = _owner_fk()
     sealed_centre: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    encoder: str = Field(default=ENCODER, max_length=16)  # whose encoding: service/reencode.py
     size: int = 0  # faces that made the centre
     decision: Review | None = _state(None)  # as a whole
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -362,6 +365,7 @@ class Match(SQLModel, table=True):
     status: Answer = _state(Answer.open)  # the friend's answer
     verified_at: datetime | None = _when()
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    encoder: str = Field(default=ENCODER, max_length=16)  # whose encoding: service/reencode.py
     # The friend's whole photo, downscaled: their checklist shows it; the owner only when the
     # friend chose so at consent (Friend.shows_whole_photos).
     thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
@@ -407,6 +411,7 @@ class StandbyFace(SQLModel, table=True):
     distance: float
     band: Band = _state()
     sealed_encoding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    encoder: str = Field(default=ENCODER, max_length=16)  # whose encoding: service/reencode.py
     owner_view: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     owner_view_box: list[int] | None = Field(default=None, sa_column=Column(JSON))
     group_id: int | None = Field(

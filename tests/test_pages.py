@@ -356,6 +356,12 @@ def test_it_records_the_owners_review(world: World, alice: TestClient) -> None:
         assert answer.headers["location"] == f"/friends/{world.bob_id}#match-{match_id}"
     reviews = {m["id"]: m["review"] for m in _alice_matches(alice, world.bob_id)}
     assert reviews[first] == "confirmed" and reviews[second] == "rejected"
+    # She takes the rejection back: the photo waits for her again, and her face's look-alikes
+    # (her other photos, later tests' uploads) are proposed again.
+    undone = alice.post(f"/matches/{second}/review/undo", data={"csrf_token": _csrf(alice, "/")})
+    assert undone.status_code == 303
+    reviews = {m["id"]: m["review"] for m in _alice_matches(alice, world.bob_id)}
+    assert reviews[second] == "pending"
 
 
 def test_it_hides_alices_friend_from_charlie(world: World, charlie: TestClient) -> None:

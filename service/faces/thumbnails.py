@@ -18,6 +18,7 @@ Box = tuple[int, int, int, int]  # top, right, bottom, left
 
 PHOTO_THUMBNAIL_SIDE = 640  # large enough for the friend to know which photo of theirs it is
 FACE_CROP_SIDE = 200
+CROP_MARGIN = 1.6  # a face crop's side, in face widths
 OWNER_VIEW_SIDE = 320
 # The owner's view spans this many face sizes: hair, shoulders and a little of the scene, enough
 # to recognise the moment, seldom a whole neighbour.
@@ -44,7 +45,7 @@ def photo_thumbnail(photo: DecodedPhoto) -> tuple[bytes, float]:
 def face_crop(photo: DecodedPhoto, box: tuple[int, int, int, int]) -> bytes:
     """A square crop around a face (box in original pixels), with some margin around it."""
     top, right, bottom, left = (round(v * photo.scale) for v in box)
-    side = max(right - left, bottom - top) * 1.6
+    side = max(right - left, bottom - top) * CROP_MARGIN
     cx, cy = (left + right) / 2, (top + bottom) / 2
     height, width = photo.rgb.shape[:2]
     crop = Image.fromarray(photo.rgb).crop(

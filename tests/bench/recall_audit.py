@@ -58,7 +58,7 @@ from service.faces.images import UnreadablePhoto, decode_photo, photo_print
 from service.faces.matching import Gallery
 
 AUDIT_FLOOR = -1.0  # detections are cached down to this score
-CACHE_VERSION = 11
+CACHE_VERSION = 12  # 12: SFace's encodings, as the engine's
 # multiple of the production detection scale, and whether a grainy photo gets its second look
 VARIANTS = {"base": (1.0, True), "up15": (1.5, True), "one_look": (1.0, False)}
 # With --cnn-scan: dlib's CNN detector (cnn_detector.py) over the whole photo from the production
@@ -128,18 +128,15 @@ def _cnn_passes(rgb: np.ndarray) -> dict:
 
 def _chips(photo, detected: list) -> np.ndarray:
     """The aligned faces of `detected` (dlib rectangles and scores), as the engine cuts them."""
-    from service.faces.encoder import face_chips
-
     assert _engine is not None
-    return face_chips(photo.rgb, [_engine._landmarks(photo.rgb, rect) for rect, _ in detected])
+    return _engine._aligned(photo.rgb, [_engine._landmarks(photo.rgb, r) for r, _ in detected])
 
 
 def _encode(chips: np.ndarray) -> np.ndarray:
-    """The encodings of aligned faces, as float32 rows (none for a photo without faces)."""
+    """The encodings of aligned faces, as the engine makes them, as float32 rows (none for a
+    photo without faces)."""
     assert _engine is not None
-    if not len(chips):
-        return np.zeros((0, 128), np.float32)
-    return np.asarray(_engine._encoder.encode(chips), np.float32)
+    return np.asarray(_engine._embedded(chips), np.float32).reshape(-1, 128)
 
 
 def _scan_one(path: str, cnn_scan: bool = False) -> dict:
@@ -196,7 +193,7 @@ def _scan_one(path: str, cnn_scan: bool = False) -> dict:
     from service.faces.jitter import jittered
 
     t0 = time.perf_counter()
-    codes = [_engine._encoder.encode(jittered(chip, 10)).mean(axis=0) for chip in chips_of["base"]]
+    codes = [_encode(jittered(chip, 10)).mean(axis=0) for chip in chips_of["base"]]
     out[JITTERED] = {**out["base"], "encodings": np.asarray(codes, np.float32).reshape(-1, 128)}
     out[JITTERED]["encode_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -934,7 +931,7 @@ class Restoration:
             restored = {i: chip for i, chip in restored.items() if chip is not None}
             codes = photos[name]["base"]["encodings"].copy()
             if restored:
-                codes[list(restored)] = _engine._encoder.encode(np.stack(list(restored.values())))
+                codes[list(restored)] = _encode(np.stack(list(restored.values())))
             photos[name] = {**photos[name], "base": {**photos[name]["base"], "encodings": codes}}
         return {**ex, "photos": photos}
 

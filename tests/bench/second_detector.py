@@ -45,13 +45,11 @@ from platform_set import PROJECT_ROOT, add_sets_argument, chosen_sets
 from recall_audit import decided, line, load, source
 
 from service.faces.decision import DecisionRule
-from service.faces.encoder import face_chips
 from service.faces.engine import (
     DENOISE_SIGMA,
     DETECTION_UPSCALE,
     INFORMATION_SIDE,
     NOISY_PHOTO,
-    REFERENCE_JITTERS,
     UNSURE_FLOOR,
     FaceEngine,
     _at_information_scale,
@@ -62,7 +60,6 @@ from service.faces.engine import (
     grain,
 )
 from service.faces.images import decode_photo
-from service.faces.jitter import jittered
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
 
@@ -284,7 +281,7 @@ REFERENCE_SIDES = (192, 384, 768)  # a close-up's face fills a tile only at the 
 
 def blaze_references(detector: BlazeFace, engine: FaceEngine, name: str, ex: dict, fit) -> dict:
     """The audit's cache with the owners' references encoded from BlazeFace's best box, made
-    HOG-like as the faces' boxes are (10 jitters, as the engine encodes references)."""
+    HOG-like as the faces' boxes are, encoded as the engine encodes references."""
     set_dir = PROJECT_ROOT / ".bench" / name
     refs, lost = {}, 0
     for person in sorted(ex["refs"]):
@@ -299,8 +296,8 @@ def blaze_references(detector: BlazeFace, engine: FaceEngine, name: str, ex: dic
                 continue
             height, width = photo.rgb.shape[:2]
             rect = fit(boxes[int(np.argmax(scores))], width, height)
-            chip = face_chips(photo.rgb, [engine._landmarks(photo.rgb, rect)])[0]
-            codes.append(engine._encoder.encode(jittered(chip, REFERENCE_JITTERS)).mean(axis=0))
+            shape = engine._landmarks(photo.rgb, rect)
+            codes.append(engine._embedded(engine._aligned(photo.rgb, [shape]))[0])
         refs[person] = np.array(codes, np.float32)
     print(f"  references BlazeFace found no face in: {lost}")
     return {**ex, "refs": refs}
@@ -397,8 +394,9 @@ def _meet(a: list[int], b: list[int]) -> bool:
 
 def _encoded(engine: FaceEngine, photo, rects: list[dlib.rectangle]) -> np.ndarray:
     """The faces at `rects` landmarked, aligned and encoded as the engine does."""
-    chips = face_chips(photo.rgb, [engine._landmarks(photo.rgb, r) for r in rects])
-    codes = engine._encoder.encode(chips) if len(chips) else np.zeros((0, 128))
+    codes = engine._embedded(
+        engine._aligned(photo.rgb, [engine._landmarks(photo.rgb, r) for r in rects])
+    )
     return np.asarray(codes, np.float32).reshape(-1, 128)
 
 

@@ -1,5 +1,8 @@
-"""A probe, not a product path yet: would a second face encoder, alone or fused with dlib's,
-decide better?
+"""A probe: would a second face encoder, alone or fused with the engine's, decide better?
+
+Written when dlib's ResNet was the engine's encoder; it measured SFace, which replaced it. The
+first encoding (named "dlib" below and in EXPERIMENTS.md's tables) is the engine's: now SFace's,
+as recall_audit.py's caches (version 12) hold it. The dlib figures come from commit 0e74962.
 
 Run (SFace, OpenCV Zoo's, Apache-2.0, is installed with the project: service/faces/sface.py):
     uv run python tests/bench/second_encoder.py [sets...] [--setting expand_reach=0.68]
@@ -50,7 +53,7 @@ from service.faces.decision import DecisionRule
 from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
-from service.faces.modelfiles import verified_model_files, verified_second_encoder
+from service.faces.modelfiles import verified_model_files
 from service.faces.sface import SFaceEncoder, aligned_face, face_at, landmark_points
 
 ARCFACE_TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
@@ -159,7 +162,10 @@ def calib_table(aligner: Aligner, encoder: SecondEncoder) -> tuple[float, float]
     print("| encoder | AUC | operating point | false matches | " + " | ".join(paired) + " |")
     print("| --- " * (4 + len(paired)) + "|")
     points = []
-    for name, codes in (("dlib", np.array(dlib_codes)), ("second", encoder.embed(np.stack(chips)))):
+    for name, codes in (
+        ("engine", np.array(dlib_codes)),
+        ("second", encoder.embed(np.stack(chips))),
+    ):
         dist = np.linalg.norm(codes[:, None] - codes[None], axis=2)
         a, b = np.triu_indices(len(codes), 1)
         same = who[a] == who[b]
@@ -247,7 +253,7 @@ def main() -> None:
         help="a setting of the rule other than the shipped one, e.g. expand_reach=0.68",
     )
     args = parser.parse_args()
-    model = args.model or verified_second_encoder()
+    model = args.model or verified_model_files().face_encoder
     tag = hashlib.sha256(model.read_bytes()).hexdigest()[:12] + ("-5pt" if args.points == 5 else "")
     encoder, aligner = SecondEncoder(model), Aligner(args.points)
     dlib_point, second_point = calib_table(aligner, encoder)

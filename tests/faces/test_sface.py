@@ -1,4 +1,4 @@
-"""The second encoder, SFace, on real photos: aligned by dlib's five landmarks, then embedded."""
+"""The engine's encoder, SFace, on real photos: aligned by dlib's five landmarks, then embedded."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import dlib
 import numpy as np
 import pytest
 
-from service.faces.modelfiles import verified_model_files, verified_second_encoder
+from service.faces.modelfiles import verified_model_files
 from service.faces.sface import CHIP_SIDE, TEMPLATE, SFaceEncoder, face_at, similarity
 
 
 @pytest.fixture(scope="module")
 def sface() -> SFaceEncoder:
-    return SFaceEncoder(verified_second_encoder())
+    return SFaceEncoder(verified_model_files().face_encoder)
 
 
 @pytest.fixture(scope="module")
