@@ -69,8 +69,9 @@ class DecisionRule:
     # Faces the rule kept sharpen the person's centre; a near face this close to it is kept too.
     expand_radius: float = 0.48
     # ...and looks this far from the references for them (a blurred or dark photo of the person
-    # drifts just past `possible`; only its nearness to the sharpened centre lets it in).
-    expand_reach: float = 0.64
+    # drifts just past `possible`; only its nearness to the sharpened centre lets it in). SFace
+    # puts a small face of the person farther than dlib's encoder did (0.64 then).
+    expand_reach: float = 0.68
     # A face a little farther from that centre is kept too when its nearest look-alike in the
     # source is a face already kept: a stranger's face has his own other photos nearest. Copies
     # of one photo (re-encoded, resized, or the same file twice) sit within `copy_distance` of
