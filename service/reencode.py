@@ -52,14 +52,25 @@ class Brought:
 
 
 def stale(session: Session, owner_id: int) -> bool:
-    """Whether the owner has an encoding to make again (one indexed look per table)."""
-    for table in (ReferenceFace, Match, MatchGroup):
-        row = session.exec(
-            select(table.id).where(table.owner_id == owner_id, table.encoder != ENCODER).limit(1)
-        ).first()
-        if row is not None:
-            return True
-    return False
+    """Whether the owner has an encoding to make again: a reference, a rejected face with its
+    owner's view, or a group centre of an earlier encoder (one indexed look each)."""
+    looks = (
+        select(ReferenceFace.id).where(
+            ReferenceFace.owner_id == owner_id, ReferenceFace.encoder != ENCODER
+        ),
+        select(Match.id).where(*_rejected_to_make_again(owner_id)),
+        select(MatchGroup.id).where(MatchGroup.owner_id == owner_id, MatchGroup.encoder != ENCODER),
+    )
+    return any(session.exec(look.limit(1)).first() is not None for look in looks)
+
+
+def _rejected_to_make_again(owner_id: int) -> tuple:
+    return (
+        Match.owner_id == owner_id,
+        Match.encoder != ENCODER,
+        Match.review == Review.rejected,
+        col(Match.owner_view).is_not(None),
+    )
 
 
 def bring_up_to_date(
@@ -83,13 +94,7 @@ def bring_up_to_date(
         ref.sealed_encoding, ref.encoder = box.seal(encoding), ENCODER
         session.add(ref)
         brought.references += 1
-    for match in session.exec(
-        select(Match).where(
-            Match.owner_id == owner_id,
-            Match.encoder != ENCODER,
-            Match.review == Review.rejected,
-        )
-    ):
+    for match in session.exec(select(Match).where(*_rejected_to_make_again(owner_id))):
         if _again(faces, box, match):
             brought.rejected += 1
         else:

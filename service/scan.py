@@ -264,13 +264,18 @@ def _bring_up_to_date(ctx: ScanContext, scan_id: int) -> None:
         scan = session.get(Scan, scan_id)
         if scan is None or scan.status not in (ScanStatus.queued, ScanStatus.running):
             return
-        for friend in _helped(session, scan):
-            reencode.bring_up_to_date(
-                session,
-                ctx.box,
-                friend.owner_id,
-                lambda: reencode.engine_for(ctx.thresholds.detector_min_score),
-            )
+        owners = {friend.owner_id for friend in _helped(session, scan)}
+    for owner_id in sorted(owners):
+        try:
+            with unit_of_work(ctx.db) as session:
+                reencode.bring_up_to_date(
+                    session,
+                    ctx.box,
+                    owner_id,
+                    lambda: reencode.engine_for(ctx.thresholds.detector_min_score),
+                )
+        except Exception:  # what was not made again stays left out; the scan goes on
+            log.exception("scan %s: owner %s's encodings were not made again", scan_id, owner_id)
 
 
 def _helped(session: Session, scan: Scan) -> list[Friend]:

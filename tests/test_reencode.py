@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sqlmodel import Session, select
 
+from service import reencode
 from service.faces import ENCODER
 from service.tables import Match, MatchGroup, ReferenceFace
 from tests import test_ingest_api
@@ -98,3 +99,29 @@ def test_an_owner_keeps_references_and_rejections_across_an_encoder_change(
     assert _matches(service, other_id) == []
     _assert_made_again(service, before)
     assert sum(_a_match(key) for key in _now(service)) == 2
+
+
+def test_a_picture_that_cannot_be_read_leaves_its_encoding_out(service: Service, engine) -> None:  # type: ignore[no-untyped-def]
+    services = service.client.app.state.services  # type: ignore[attr-defined]
+    with Session(services.db) as session:
+        owner_id = session.exec(select(ReferenceFace.owner_id)).first()
+        assert owner_id is not None
+        broken = ReferenceFace(
+            owner_id=owner_id,
+            sealed_encoding=services.box.seal(np.zeros(128)),
+            encoder="dlib",
+            thumbnail=b"not a picture",
+        )
+        session.add(broken)
+        session.commit()
+        brought = reencode.bring_up_to_date(session, services.box, owner_id, lambda: engine)
+        assert (brought.references, brought.left_out) == (0, 1)
+        assert reencode.stale(session, owner_id)  # still the old encoder's: never compared
+        session.delete(broken)
+        session.commit()
+        assert not reencode.stale(session, owner_id)
+        assert not reencode.bring_up_to_date(session, services.box, owner_id, _never)
+
+
+def _never():  # type: ignore[no-untyped-def]
+    raise AssertionError("nothing to make again, so no engine is loaded")
