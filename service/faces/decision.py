@@ -69,9 +69,11 @@ class DecisionRule:
     # Faces the rule kept sharpen the person's centre; a near face this close to it is kept too.
     expand_radius: float = 0.48
     # ...and looks this far from the references for them (a blurred or dark photo of the person
-    # drifts just past `possible`; only its nearness to the sharpened centre lets it in). SFace
-    # puts a small face of the person farther than dlib's encoder did (0.64 then).
-    expand_reach: float = 0.68
+    # drifts just past `possible`; only its nearness to the sharpened centre lets it in). A scan
+    # keeps a sealed picture of every face within reach until the source is decided: with SFace,
+    # 4% of an owner's faces lie within 0.64, 20% within 0.68 (models/EXPERIMENTS.md, "SFace in
+    # the engine"), so the reach stays where it was, for two more platform faces found.
+    expand_reach: float = 0.64
     # A face a little farther from that centre is kept too when its nearest look-alike in the
     # source is a face already kept: a stranger's face has his own other photos nearest. Copies
     # of one photo (re-encoded, resized, or the same file twice) sit within `copy_distance` of
