@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from service.faces import ENCODER
 from service.faces.engine import INFORMATION_SIDE, FaceEngine, NotOneFace
-from service.faces.images import DecodedPhoto, UnreadablePhoto, decode_photo
+from service.faces.images import UnreadablePhoto, decode_photo
 from service.faces.modelfiles import verified_model_files
 from service.faces.thumbnails import CROP_MARGIN
 from service.secrets_box import SecretBox
@@ -54,22 +55,22 @@ class Brought:
 def stale(session: Session, owner_id: int) -> bool:
     """Whether the owner has an encoding to make again: a reference, a rejected face with its
     owner's view, or a group centre of an earlier encoder (one indexed look each)."""
-    looks = (
-        select(ReferenceFace.id).where(
+    return any(session.exec(rows.limit(1)).first() is not None for rows in _stale(owner_id))
+
+
+def _stale(owner_id: int) -> tuple[SelectOfScalar, SelectOfScalar, SelectOfScalar]:
+    """The owner's references, rejected faces (with a picture) and groups of an earlier encoder."""
+    return (
+        select(ReferenceFace).where(
             ReferenceFace.owner_id == owner_id, ReferenceFace.encoder != ENCODER
         ),
-        select(Match.id).where(*_rejected_to_make_again(owner_id)),
-        select(MatchGroup.id).where(MatchGroup.owner_id == owner_id, MatchGroup.encoder != ENCODER),
-    )
-    return any(session.exec(look.limit(1)).first() is not None for look in looks)
-
-
-def _rejected_to_make_again(owner_id: int) -> tuple:
-    return (
-        Match.owner_id == owner_id,
-        Match.encoder != ENCODER,
-        Match.review == Review.rejected,
-        col(Match.owner_view).is_not(None),
+        select(Match).where(
+            Match.owner_id == owner_id,
+            Match.encoder != ENCODER,
+            Match.review == Review.rejected,
+            col(Match.owner_view).is_not(None),
+        ),
+        select(MatchGroup).where(MatchGroup.owner_id == owner_id, MatchGroup.encoder != ENCODER),
     )
 
 
@@ -82,11 +83,8 @@ def bring_up_to_date(
     if not stale(session, owner_id):
         return brought
     faces = engine()
-    for ref in session.exec(
-        select(ReferenceFace).where(
-            ReferenceFace.owner_id == owner_id, ReferenceFace.encoder != ENCODER
-        )
-    ):
+    references, rejected, groups = _stale(owner_id)
+    for ref in session.exec(references):
         encoding = _from_crop(faces, ref.thumbnail)
         if encoding is None:
             brought.left_out += 1
@@ -94,14 +92,12 @@ def bring_up_to_date(
         ref.sealed_encoding, ref.encoder = box.seal(encoding), ENCODER
         session.add(ref)
         brought.references += 1
-    for match in session.exec(select(Match).where(*_rejected_to_make_again(owner_id))):
+    for match in session.exec(rejected):
         if _again(faces, box, match):
             brought.rejected += 1
         else:
             brought.left_out += 1
-    for group in session.exec(
-        select(MatchGroup).where(MatchGroup.owner_id == owner_id, MatchGroup.encoder != ENCODER)
-    ):
+    for group in session.exec(groups):
         if _centre_again(session, faces, box, group):
             brought.groups += 1
         else:
@@ -150,11 +146,11 @@ def _from_crop(faces: FaceEngine, crop: bytes) -> np.ndarray | None:
         return None
     except NotOneFace:
         photo = decode_photo(crop, max_side=INFORMATION_SIDE)
-        height, width = photo.rgb.shape[:2]
-        side = max(height, width) / CROP_MARGIN
+        width, height = photo.original_size  # encoding_at takes a box in these pixels
+        half = max(height, width) / CROP_MARGIN / 2
         cy, cx = height / 2, width / 2
-        middle = (cy - side / 2, cx + side / 2, cy + side / 2, cx - side / 2)
-        return faces.encoding_at(photo, _original(photo, middle))
+        middle = (round(cy - half), round(cx + half), round(cy + half), round(cx - half))
+        return faces.encoding_at(photo, middle)
 
 
 def _from_view(faces: FaceEngine, view: bytes | None, at: list[int] | None) -> np.ndarray | None:
@@ -166,11 +162,6 @@ def _from_view(faces: FaceEngine, view: bytes | None, at: list[int] | None) -> n
         return None
     top, right, bottom, left = at
     return faces.encoding_at(photo, (top, right, bottom, left))
-
-
-def _original(photo: DecodedPhoto, box: tuple[float, ...]) -> tuple[int, int, int, int]:
-    top, right, bottom, left = (round(v / photo.scale) for v in box)
-    return top, right, bottom, left
 
 
 @functools.cache
