@@ -49,7 +49,7 @@ def proposed(faces: list[np.ndarray]) -> set[int]:
 
 
 def test_it_proposes_the_owner_among_many_strangers() -> None:
-    faces = [at(OWNER, 0.38), at(OWNER, 0.53), *strangers(200, 0.85)]
+    faces = [at(OWNER, 0.38), at(OWNER, 0.56), *strangers(200, 0.85)]
     found = decide(cohort(faces), ["owner"], OWNER[None, :], RULE)
     assert {(p.face, p.band) for p in found} == {(0, "strong"), (1, "possible")}
 
