@@ -129,11 +129,24 @@ def identity_groups() -> dict[str, str]:
 # --- 1. pairs -----------------------------------------------------------------------------------
 
 
+def _pairs(photos: Photos, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair distance among the photos `mine` marks, and which pairs are one person's."""
+    d = np.linalg.norm(photos.ref[mine][:, None, :] - photos.probe[mine][None, :, :], axis=2)
+    return d, photos.person[mine][:, None] == photos.person[mine][None, :]
+
+
+def _genuine_and_impostor(d: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return d[same & ~np.eye(len(d), dtype=bool)], d[~same]
+
+
+def _pair_distances(photos: Photos, people: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine and impostor pair distances among these people's photos."""
+    return _genuine_and_impostor(*_pairs(photos, np.isin(photos.person, people)))
+
+
 def pair_rates(photos: Photos) -> dict[str, object]:
-    d = np.linalg.norm(photos.ref[:, None, :] - photos.probe[None, :, :], axis=2)
-    same = photos.person[:, None] == photos.person[None, :]
-    other = ~np.eye(len(d), dtype=bool)
-    genuine, impostor = d[same & other], d[~same]
+    d, same = _pairs(photos, np.ones(len(photos.person), dtype=bool))
+    genuine, impostor = _genuine_and_impostor(d, same)
     per_group = {}
     for g in sorted(set(photos.group)):
         inside = (photos.group[:, None] == g) & (photos.group[None, :] == g)
@@ -164,20 +177,11 @@ def pair_rates(photos: Photos) -> dict[str, object]:
     }
 
 
-def _pair_distances(photos: Photos, people: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Genuine and impostor pair distances among these people's photos."""
-    mine = np.isin(photos.person, people)
-    d = np.linalg.norm(photos.ref[mine][:, None, :] - photos.probe[mine][None, :, :], axis=2)
-    same = photos.person[mine][:, None] == photos.person[mine][None, :]
-    return d[same & ~np.eye(len(d), dtype=bool)], d[~same]
-
-
 def choose_strong(photos: Photos, fold: list[str]) -> float:
     genuine, impostor = _pair_distances(photos, fold)
-    end = math.floor(float(np.quantile(genuine, STRONG_GENUINE_SHARE)) * 100) / 100
-    while end >= impostor.min():
-        end -= 0.01
-    return round(end, 2)
+    keeps_share = math.floor(float(np.quantile(genuine, STRONG_GENUINE_SHARE)) * 100)
+    below_impostors = math.ceil(float(impostor.min()) * 100) - 1
+    return min(keeps_share, below_impostors) / 100
 
 
 def band_shares(photos: Photos, fold: list[str], strong: float) -> dict[str, float]:
