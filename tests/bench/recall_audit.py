@@ -763,7 +763,11 @@ def variants(data: dict[str, tuple[dict, dict]], rule: DecisionRule) -> None:
         "copies not set apart (copy_distance 0)": (replace(rule, copy_distance=0.0), {}),
         "expand_radius 0.52": (replace(rule, expand_radius=0.52), {}),
         "expand_radius 0.56": (replace(rule, expand_radius=0.56), {}),
-        **{f"expand_reach {v}": (replace(rule, expand_reach=v), {}) for v in (0.6, 0.62, 0.66)},
+        **{f"expand_reach {v}": (replace(rule, expand_reach=v), {}) for v in (0.6, 0.64, 0.68)},
+        "stop 30's rule (CNN asked about 2, expand_reach 0.64)": (
+            replace(rule, expand_reach=0.64),
+            {"verified": (UNSURE_FLOOR, CNN_CONFIRMS, 2)},
+        ),
         "nearest reference (before)": (replace(rule, references="nearest"), {}),
         **{
             f"faces {lo}-{hi} from an owner encoded with 10 jitters": (
