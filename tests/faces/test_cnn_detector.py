@@ -1,4 +1,4 @@
-"""The numpy CNN face detector against dlib's own, on real photos."""
+"""Our CNN face detector (dlib's network run by ONNX Runtime) against dlib's own, on real photos."""
 
 from __future__ import annotations
 
