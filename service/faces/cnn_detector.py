@@ -124,10 +124,14 @@ def _graph(convs: list[Conv]) -> bytes:
             numpy_helper.from_array(np.ascontiguousarray(kernel), f"w{i}"),
             numpy_helper.from_array(conv.bias.astype(np.float32), f"b{i}"),
         ]
-        attributes = {"kernel_shape": [kh, kw], "strides": list(conv.stride)}
         nodes.append(
             helper.make_node(
-                "Conv", [x, f"w{i}", f"b{i}"], [f"c{i}"], pads=[py, px, py, px], **attributes
+                "Conv",
+                [x, f"w{i}", f"b{i}"],
+                [f"c{i}"],
+                kernel_shape=[kh, kw],
+                strides=list(conv.stride),
+                pads=[py, px, py, px],
             )
         )
         x = f"c{i}"
