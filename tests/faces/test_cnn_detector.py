@@ -113,3 +113,12 @@ def test_scores_a_candidate_box_as_the_whole_pyramid_would(
         assert detector.score_at(image, box) == pytest.approx(face.score, abs=0.3)
     top_left = (0.0, 0.0, faces[0].right - faces[0].left, faces[0].bottom - faces[0].top)
     assert detector.score_at(image, top_left) < 0
+
+
+def test_an_image_smaller_than_the_network_reaches_scores_nothing(
+    detector: CnnFaceDetector,
+) -> None:
+    # ONNX Runtime refuses a convolution with no output; the detector answers with no scores.
+    assert detector.scores(np.zeros((20, 20, 3), np.uint8)).shape == (0, 0)
+    assert detector.scores(np.zeros((20, 400, 3), np.uint8)).shape == (0, 0)
+    assert detector.scores(np.zeros((120, 120, 3), np.uint8)).size > 0
