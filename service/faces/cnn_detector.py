@@ -11,7 +11,7 @@ This reads the network's weights from dlib's file and hands the seven convolutio
 Runtime as a graph (as SFace runs; 20-35% faster than an im2col copy and an OpenBLAS matmul per
 convolution, which ran it until stop 31). It finds faces HOG misses (turned, low quality,
 dark), but scanning a whole photo costs ~9 times HOG's pass, so the engine only asks it about the
-spots HOG is unsure of (`score_at`, ~15 ms each; engine.FaceEngine._detect).
+spots HOG is unsure of (`score_at`, ~16 ms each; engine.FaceEngine._detect).
 
 Where dlib tiles the pyramid's levels into one image, each level here is its own input, framed
 in black as dlib frames its tiles (11 px, `pyramid_outer_padding`). A convolution is the same
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
@@ -40,6 +39,7 @@ from service.faces.dlibnet import (
     skip_training_state,
 )
 from service.faces.modelfiles import package_models_dir
+from service.faces.onnxrun import one_core_session
 
 MODEL_NAME = "mmod_human_face_detector.dat"
 LEVEL_SCALE = 5 / 6  # pyramid_down<6>
@@ -149,14 +149,6 @@ def _graph(convs: list[Conv]) -> bytes:
     return model.SerializeToString()
 
 
-def _session(convs: list[Conv]) -> onnxruntime.InferenceSession:
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 1  # one core per worker process, as the other networks
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(_graph(convs), options, providers=["CPUExecutionProvider"])
-
-
 def _output_side(side: int, convs: list[Conv], axis: int) -> int:
     """How many outputs the stack gives along an axis of `side` pixels (0: none)."""
     for conv in convs:
@@ -172,7 +164,7 @@ class CnnFaceDetector:
 
     def __init__(self, model_path: Path | None = None) -> None:
         self._model = read_model(model_path or default_model_path())
-        self._net = _session(self._model.layers)
+        self._net = one_core_session(_graph(self._model.layers))
 
     def scores(self, rgb: np.ndarray) -> F32:
         """The score map of one pyramid level: (rows, columns) over the output grid."""

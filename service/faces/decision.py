@@ -72,9 +72,9 @@ class DecisionRule:
     # drifts just past `possible`; only its nearness to the sharpened centre lets it in). A scan
     # keeps a sealed picture of every face within reach until the source is decided: with SFace,
     # per owner 2.4% of a platform source's faces lie within 0.64, 4.8% within 0.66 and 12.5%
-    # within 0.68 (models/EXPERIMENTS.md, "The reach of 0.66"). 0.66 finds blurred photos of the
-    # person that 0.64 leaves (platform recall +0.02) for twice the sealed pictures held during
-    # a scan; 0.68 would hold five times as many.
+    # within 0.68 (models/EXPERIMENTS.md, "The reach of 0.66 and a third second opinion").
+    # 0.66 finds blurred photos of the person that 0.64 leaves (platform recall +0.013) for twice
+    # the sealed pictures held during a scan; 0.68 would hold five times as many.
     expand_reach: float = 0.66
     # A face a little farther from that centre is kept too when its nearest look-alike in the
     # source is a face already kept: a stranger's face has his own other photos nearest. Copies

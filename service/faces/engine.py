@@ -38,7 +38,7 @@ NOISY_PHOTO = 6.0
 DENOISE_SIGMA = 1.0  # px at the information scale: the grain goes, a 40 px face's features stay
 # HOG scores a face it is unsure of below the floor (thresholds.json: detector_min_score). Its three
 # best detections from UNSURE_FLOOR up to the floor get a second opinion: dlib's CNN detector
-# looks again at the detection's place and scale (cnn_detector.score_at, ~18 ms) and keeps it if
+# looks again at the detection's place and scale (cnn_detector.score_at, ~16 ms) and keeps it if
 # it scores it at least CNN_CONFIRMS. Scanning a whole photo with the CNN finds more but costs ~9
 # times HOG's pass, and its extra faces cost precision; lowering the floor alone proposes
 # strangers (models/MODEL_CARD.md, "A second opinion on unsure faces").
@@ -46,8 +46,8 @@ UNSURE_FLOOR = -0.8
 CNN_CONFIRMS = 0.3
 # A photo's unsure detections asked about, HOG's best first: bounds the cost. Most of them are
 # shadows and patterns the CNN turns down; a third finds a tilted face of a crowded photo that
-# the first two are not (recall_audit.py, "CNN second opinion ... asked about 3": detection 1-2%
-# dearer, platform recall +0.007, nothing else changes; stop 31).
+# the first two are not (recall_audit.py, "CNN second opinion ... asked about 3": platform recall
+# +0.007, nothing else changes; stop 31). ONNX Runtime's CNN pays for the third: 31 ms a photo.
 UNSURE_ASKED = 3
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import dlib
 import numpy as np
 import onnx
-import onnxruntime
 from onnx import helper
 from PIL import Image
 
 from service.faces.images import DecodedPhoto
+from service.faces.onnxrun import one_core_session
 
 CHIP_SIDE = 112
 # Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
@@ -85,18 +85,11 @@ class SFaceEncoder:
     file's batch size is fixed at 1). About 16 ms a face on one core (dlib's encoder: 12 ms)."""
 
     def __init__(self, network: Path) -> None:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = 1  # one core per worker process, as dlib's networks
-        options.inter_op_num_threads = 1
         # The file's weights are int8 in blocks, each dequantised by a node of the graph. ONNX
         # Runtime keeps such nodes for its quantised kernels, which have none for this layout, so
         # it dequantised every weight on every call (45 ms a face). Without its QDQ handling it
         # folds them once at load.
-        options.add_session_config_entry("session.disable_quant_qdq", "1")
-        self._net = onnxruntime.InferenceSession(
-            runnable_graph(network), options, providers=["CPUExecutionProvider"]
-        )
+        self._net = one_core_session(runnable_graph(network), {"session.disable_quant_qdq": "1"})
         self._input = self._net.get_inputs()[0].name
 
     def encode(self, faces: np.ndarray) -> np.ndarray:
