@@ -21,6 +21,7 @@ class ModelFiles:
     shape_predictor: Path
     face_encoder: Path  # SFace's network (service/faces/sface.py)
     face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
+    face_finder: Path  # YuNet's network (service/faces/yunet.py), which finds a scan's faces
     # dlib's ResNet encoder, the engine's until SFace replaced it: the engine does not load it,
     # models/calibrate.py --encoder dlib and the bench's comparisons do.
     dlib_encoder: Path
@@ -59,10 +60,14 @@ def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> Model
     encoder = listed["encoder"]
     sface = package_models_dir(encoder["package"]) / encoder["name"]
     _check(sface, encoder, manifest, encoder["package"])
+    finder = listed["finder"]
+    yunet = package_models_dir(finder["package"]) / finder["name"]
+    _check(yunet, finder, manifest, finder["package"])
     return ModelFiles(
         shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
         face_encoder=sface,
         face_detector=folder / "mmod_human_face_detector.dat",
+        face_finder=yunet,
         dlib_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
     )
 
