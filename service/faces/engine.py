@@ -1,7 +1,12 @@
-"""Faces found by dlib (one detection pass at the scale small faces need) and encoded by SFace."""
+"""Faces found by YuNet, boxed by dlib's HOG detector where it sees them too, encoded by SFace.
+
+A reference photo's one face is found by HOG alone, as it always was: the rule's anchors were
+boxed by it. HOG's whole-photo pass (with its second looks) stays for that, and for the bench.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import dlib
@@ -20,6 +25,7 @@ from service.faces.sface import (
     face_at,
     landmark_points,
 )
+from service.faces.yunet import YuNetDetector
 
 # dlib's HOG detector looks through an 80x80 window, so the smallest face it finds is ~80 px at
 # the scale it runs on. The face_recognition CLI shrinks photos to 1600 px and upsamples twice,
@@ -50,6 +56,35 @@ CNN_CONFIRMS = 0.3
 # +0.007, nothing else changes; stop 31). ONNX Runtime's CNN pays for the third: 31 ms a photo.
 UNSURE_ASKED = 3
 
+# How a scanned photo's faces are found (models/EXPERIMENTS.md, "YuNet finds the faces"). HOG's
+# whole-photo pass at the scale 40 px faces need was two thirds of a scan's time, and the
+# face_recognition CLI runs the same pass, so the engine could not get far ahead of it. YuNet (a
+# 56-thousand-weight network) finds faces from about 10 px up without upsampling, in a fifth of
+# HOG's time, and misses fewer of the blurred, dark and turned faces. It looks at a photo of at
+# most FIND_SIDE px on its long side.
+FIND_SIDE = 2048
+FIND_MIN_SCORE = 0.5
+# A face HOG does not see in its box (below) at its floor (detector_min_score) is kept only if
+# YuNet is this sure of it: on the platform and diverse sets, of the faces HOG does not see at
+# all, all 5 owners' score 0.83 or more, and 276 of 289 that are no face at all (patterns,
+# shadows, a dog) less. What is kept is encoded, so this also saves their cost.
+FIND_SURE = 0.8
+# A face narrower than this (its HOG-like box, in the pixels YuNet saw) carries too little to
+# encode: HOG's reach was 40 px at the information scale.
+FIND_MIN_WIDTH = 24
+# Each face is then boxed as HOG boxes it, because the encoding follows the box (dlib's landmarks
+# start from it) and the rule was read off HOG's boxes. HOG looks at the photo around the face
+# (BOX_MARGIN box widths each side) at the scale its whole-photo pass would, brought within
+# HOG_FACE_PX wide so that it is neither below HOG's 80 px window nor needlessly large. HOG's
+# tilted filters box a turned head far better than YuNet's landmarks place it. Where HOG does not
+# see the face (blurred, dark), its box is read off YuNet's landmarks: the centre of the eyes and
+# mouth moved by BOX_FIT[:2] times their spread (the eyes' distance plus the distance from eyes
+# to mouth), BOX_FIT[2] spreads wide: medians over calib/'s 205 faces both find, on which the
+# encodings from such boxes tell people apart as well as HOG's own.
+HOG_FACE_PX = (90.0, 120.0)
+BOX_MARGIN = 1.0
+BOX_FIT = (0.0152, -0.0209, 1.1655)
+
 
 Detected = tuple[dlib.rectangle, float]  # a detection and its detector score
 
@@ -77,19 +112,27 @@ REFERENCE_MAX_TURN = 0.4  # nose offset from between the eyes, in eye distances
 class FaceEngine:
     """Detects and encodes faces. Load once per process: the models take ~0.6 s and 130 MB."""
 
-    def __init__(self, models: ModelFiles, *, min_score: float) -> None:
+    def __init__(self, models: ModelFiles, *, min_score: float, finder: str = "yunet") -> None:
+        """`finder` "hog" scans photos with HOG's whole-photo pass instead of YuNet (as the
+        engine did until stop 32; the bench's audit replays that engine)."""
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
         # SFace, on faces aligned by the five landmarks. It replaced dlib's ResNet, which took
         # look-alike strangers for owners far more often, most of all East Asian ones
         # (models/MODEL_CARD.md, "What it is").
         self._encoder = SFaceEncoder(models.face_encoder)
-        self._cnn = CnnFaceDetector(models.face_detector)
+        self._cnn_file = models.face_detector
+        self._finder = YuNetDetector(models.face_finder) if finder == "yunet" else None
         self.min_score = min_score
+
+    @functools.cached_property
+    def _cnn(self) -> CnnFaceDetector:
+        """dlib's CNN, for HOG's whole-photo pass only: loaded when first asked."""
+        return CnnFaceDetector(self._cnn_file)
 
     def faces(self, photo: DecodedPhoto) -> list[Face]:
         """Every face in `photo` above the detector score floor, with its 128-d encoding."""
-        detected = self._detect(photo.rgb)
+        detected = self._detect(photo.rgb) if self._finder is None else self._found(photo.rgb)
         shapes = [self._landmarks(photo.rgb, rect) for rect, _ in detected]
         return [
             Face(box=_original_box(rect, photo), score=score, encoding=encoding)
@@ -150,6 +193,64 @@ class FaceEngine:
         [encoding] = self._encode(photo, [shape])
         return photo, Face(box=_original_box(rect, photo), score=score, encoding=encoding)
 
+    def _found(self, rgb: np.ndarray) -> list[Detected]:
+        """The faces YuNet finds, each in HOG's box where HOG sees it, else in one read off
+        YuNet's landmarks; with YuNet's score. A face is kept if YuNet is sure of it, or HOG is,
+        or HOG is unsure and the CNN confirms it."""
+        assert self._finder is not None
+        height, width = rgb.shape[:2]
+        factor = min(1.0, FIND_SIDE / max(width, height))
+        picture = rgb
+        if factor < 1:
+            size = (round(width * factor), round(height * factor))
+            picture = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        colour = Image.fromarray(rgb)
+        grey = colour.convert("L")
+        found = []
+        for face in self._finder.detect(picture, min_score=FIND_MIN_SCORE):
+            rect = _box_from_landmarks(face.landmarks)
+            if rect.width() < FIND_MIN_WIDTH:
+                continue
+            rect = _scaled_rect(rect, 1 / factor, width, height)
+            hog = self._hog_box(grey, rect)
+            box = rect if hog is None else hog[0]
+            sure = face.score >= FIND_SURE
+            if sure or (
+                hog is not None and (hog[1] >= self.min_score or self._confirmed(colour, box))
+            ):
+                found.append((box, face.score))
+        return found
+
+    def _hog_box(self, grey: Image.Image, rect: dlib.rectangle) -> Detected | None:
+        """HOG's box of the face at `rect` and its score, if HOG sees it in the photo around it
+        (from UNSURE_FLOOR)."""
+        width, height = grey.size
+        side = rect.right() - rect.left() + 1
+        whole_pass = DETECTION_UPSCALE * min(1.0, INFORMATION_SIDE / max(width, height))
+        scale = float(np.clip(whole_pass, HOG_FACE_PX[0] / side, HOG_FACE_PX[1] / side))
+        cx, cy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
+        reach = side * (0.5 + BOX_MARGIN)
+        left, top = max(0, round(cx - reach)), max(0, round(cy - reach))
+        crop = grey.crop((left, top, min(width, round(cx + reach)), min(height, round(cy + reach))))
+        size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+        rects, scores, _ = self._detector.run(
+            np.asarray(crop.resize(size, Image.Resampling.BILINEAR)), 0, UNSURE_FLOOR
+        )
+        boxes = [
+            (
+                dlib.rectangle(
+                    round(left + r.left() / scale),
+                    round(top + r.top() / scale),
+                    round(left + r.right() / scale),
+                    round(top + r.bottom() / scale),
+                ),
+                float(score),
+            )
+            for r, score in zip(rects, scores, strict=True)
+        ]
+        best = max(boxes, key=lambda b: _overlap(b[0], rect), default=None)
+        return best if best is not None and _overlap(best[0], rect) > 0.3 else None
+
     def _detect(
         self,
         rgb: np.ndarray,
@@ -200,6 +301,25 @@ class FaceEngine:
             grey = grey.resize(size, Image.Resampling.BILINEAR)
         rects, scores, _ = self._detector.run(np.asarray(grey), 0, floor)
         return [(rect, float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+
+def _box_from_landmarks(points: np.ndarray) -> dlib.rectangle:
+    """A HOG-like box from YuNet's five landmarks (BOX_FIT)."""
+    eyes, mouth = (points[0] + points[1]) / 2, (points[3] + points[4]) / 2
+    spread = np.linalg.norm(points[0] - points[1]) + np.linalg.norm(eyes - mouth)
+    centre = (eyes + mouth) / 2 + np.array(BOX_FIT[:2]) * spread
+    half = BOX_FIT[2] * spread / 2
+    left, top = (round(v) for v in centre - half)
+    right, bottom = (round(v) for v in centre + half)
+    return dlib.rectangle(left, top, right, bottom)
+
+
+def _overlap(a: dlib.rectangle, b: dlib.rectangle) -> float:
+    """Intersection over union."""
+    inter = a.intersect(b)
+    if inter.is_empty():
+        return 0.0
+    return inter.area() / (a.area() + b.area() - inter.area())
 
 
 def _union(plain: list[Detected], smooth: list[Detected], sure: float) -> list[Detected]:

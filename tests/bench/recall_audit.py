@@ -8,7 +8,12 @@ pass, mean over references...) on the cached faces; --simulated adds models/cali
 simulated exports per fold, nearest reference against the mean over references.
 
 Every photo of a set (built by platform_set.py into .bench/<set>/) is scanned once with the
-engine's own steps, and what each step found is cached in .bench/<set>/audit/:
+engine's own steps, and what each step found is cached in .bench/<set>/audit/. The steps are
+those of the engine until stop 32, which found faces with HOG's whole-photo pass (the engine's
+finder "hog"): the rule's settings were read off them. The engine now finds faces with YuNet
+(models/EXPERIMENTS.md, "YuNet finds the faces"), so these replays no longer equal
+matching_bench.py's figures; they stay the place to weigh a change of the rule against the one
+before.
 - the production detection pass (scale as engine.FaceEngine._detect) down to a score of -0.6,
   so the detector floor can be moved afterwards without scanning again;
 - an audit-only pass at 1.5 times the production scale, to see which missed faces a larger
@@ -85,7 +90,7 @@ def _start() -> None:
     from service.faces.engine import FaceEngine
     from service.faces.modelfiles import verified_model_files
 
-    _engine = FaceEngine(verified_model_files(), min_score=_production_floor())
+    _engine = FaceEngine(verified_model_files(), min_score=_production_floor(), finder="hog")
     _cnn = CnnFaceDetector()
 
 

@@ -437,7 +437,7 @@ def drift(ex: dict, floor: float) -> np.ndarray:
 
 def replay(detector: BlazeFace, sets: list[str], side: int, workers: int) -> None:
     floor = Thresholds.load().detector_min_score
-    engine = FaceEngine(verified_model_files(), min_score=floor)
+    engine = FaceEngine(verified_model_files(), min_score=floor, finder="hog")
     rule = DecisionRule.load()
     fit = None
     for name in sets:

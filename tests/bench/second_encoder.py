@@ -111,7 +111,7 @@ class Aligner:
 
     def __init__(self, points: int = 5) -> None:
         floor = Thresholds.load().detector_min_score
-        self.engine = FaceEngine(verified_model_files(), min_score=floor)
+        self.engine = FaceEngine(verified_model_files(), min_score=floor, finder="hog")
         self.points = points
         model = (
             face_recognition_models.pose_predictor_model_location()
