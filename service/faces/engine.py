@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import dlib
 import numpy as np
@@ -112,7 +113,9 @@ REFERENCE_MAX_TURN = 0.4  # nose offset from between the eyes, in eye distances
 class FaceEngine:
     """Detects and encodes faces. Load once per process: the models take ~0.6 s and 130 MB."""
 
-    def __init__(self, models: ModelFiles, *, min_score: float, finder: str = "yunet") -> None:
+    def __init__(
+        self, models: ModelFiles, *, min_score: float, finder: Literal["yunet", "hog"] = "yunet"
+    ) -> None:
         """`finder` "hog" scans photos with HOG's whole-photo pass instead of YuNet (as the
         engine did until stop 32; the bench's audit replays that engine)."""
         self._detector = dlib.get_frontal_face_detector()
@@ -127,7 +130,8 @@ class FaceEngine:
 
     @functools.cached_property
     def _cnn(self) -> CnnFaceDetector:
-        """dlib's CNN, for HOG's whole-photo pass only: loaded when first asked."""
+        """dlib's CNN, for a second opinion on a face HOG is unsure of: loaded when first asked
+        (most photos never ask)."""
         return CnnFaceDetector(self._cnn_file)
 
     def faces(self, photo: DecodedPhoto) -> list[Face]:
