@@ -47,7 +47,8 @@ SEED = 20240917
 # "export-2", "export-4" was drawn to check the second encoder (EXPERIMENTS.md), and "export-5"
 # to check the engine with it, after everything else had been read (stop 30 then used it to turn
 # a change down). "export-6" was looked at once, at stop 31, after that stop's change was chosen
-# (it showed each owner alone failing on two look-alike pairs); "export-7" is not yet looked at.
+# (it showed each owner alone failing on two look-alike pairs); "export-7" was first looked at at
+# stop 32, with the YuNet finder; "export-8" is not yet looked at.
 SETS = ("platform", "diverse", "export", "export-2")
 CALIB = FACES_DIR / "calib"
 UNLABELED = "unlabeled (dev)"  # people outside calib/ have no observed group
@@ -184,7 +185,7 @@ EXPORT = Recipe(
     same_group_share=0.5,
     phone_export=True,
 )
-DRAWS = tuple(replace(EXPORT, name=f"export-{n}") for n in (2, 3, 4, 5, 6, 7))
+DRAWS = tuple(replace(EXPORT, name=f"export-{n}") for n in (2, 3, 4, 5, 6, 7, 8))
 RECIPES = {r.name: r for r in (PLATFORM, DIVERSE, EXPORT, *DRAWS)}
 
 
