@@ -230,27 +230,17 @@ class FaceEngine:
         (from UNSURE_FLOOR)."""
         width, height = grey.size
         side = rect.right() - rect.left() + 1
-        whole_pass = DETECTION_UPSCALE * min(1.0, INFORMATION_SIDE / max(width, height))
-        scale = float(np.clip(whole_pass, HOG_FACE_PX[0] / side, HOG_FACE_PX[1] / side))
+        scale = float(
+            np.clip(_detection_factor(width, height), HOG_FACE_PX[0] / side, HOG_FACE_PX[1] / side)
+        )
         cx, cy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
         reach = side * (0.5 + BOX_MARGIN)
         left, top = max(0, round(cx - reach)), max(0, round(cy - reach))
         crop = grey.crop((left, top, min(width, round(cx + reach)), min(height, round(cy + reach))))
         size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
-        rects, scores, _ = self._detector.run(
-            np.asarray(crop.resize(size, Image.Resampling.BILINEAR)), 0, UNSURE_FLOOR
-        )
         boxes = [
-            (
-                dlib.rectangle(
-                    round(left + r.left() / scale),
-                    round(top + r.top() / scale),
-                    round(left + r.right() / scale),
-                    round(top + r.bottom() / scale),
-                ),
-                float(score),
-            )
-            for r, score in zip(rects, scores, strict=True)
+            (_from_crop(r, scale, left, top), score)
+            for r, score in self._run(crop, size, UNSURE_FLOOR)
         ]
         best = max(boxes, key=lambda b: _overlap(b[0], rect), default=None)
         return best if best is not None and _overlap(best[0], rect) > 0.3 else None
@@ -283,7 +273,7 @@ class FaceEngine:
         """HOG's detections down to `floor`, in the photo's pixels (a grainy photo's second look
         joins them; scores from the engine's floor up count as sure there)."""
         width, height = colour.size
-        factor = upscale * min(1.0, INFORMATION_SIDE / max(width, height))
+        factor = _detection_factor(width, height, upscale)
         # A photo smaller than the information scale is upsampled by the full factor, as the CLI
         # does; a larger decoded photo is brought to the same detection size.
         grey = colour.convert("L")
@@ -305,6 +295,21 @@ class FaceEngine:
             grey = grey.resize(size, Image.Resampling.BILINEAR)
         rects, scores, _ = self._detector.run(np.asarray(grey), 0, floor)
         return [(rect, float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+
+def _detection_factor(width: int, height: int, upscale: float = DETECTION_UPSCALE) -> float:
+    """The scale HOG's whole-photo pass looks at a photo of this size at."""
+    return upscale * min(1.0, INFORMATION_SIDE / max(width, height))
+
+
+def _from_crop(rect: dlib.rectangle, scale: float, left: int, top: int) -> dlib.rectangle:
+    """A box found on a crop of the photo from (left, top), scaled by `scale`, in the photo."""
+    return dlib.rectangle(
+        round(left + rect.left() / scale),
+        round(top + rect.top() / scale),
+        round(left + rect.right() / scale),
+        round(top + rect.bottom() / scale),
+    )
 
 
 def _box_from_landmarks(points: np.ndarray) -> dlib.rectangle:
