@@ -26,7 +26,7 @@ from service.faces.sface import (
     face_at,
     landmark_points,
 )
-from service.faces.yunet import YuNetDetector
+from service.faces.yunet import Detection, YuNetDetector
 
 # dlib's HOG detector looks through an 80x80 window, so the smallest face it finds is ~80 px at
 # the scale it runs on. The face_recognition CLI shrinks photos to 1600 px and upsamples twice,
@@ -211,11 +211,7 @@ class FaceEngine:
         colour = Image.fromarray(rgb)
         grey = colour.convert("L")
         found = []
-        for face in self._finder.detect(picture, min_score=FIND_MIN_SCORE):
-            rect = _box_from_landmarks(face.landmarks)
-            if rect.width() < FIND_MIN_WIDTH:
-                continue
-            rect = _scaled_rect(rect, 1 / factor, width, height)
+        for face, rect in self._finder_faces(picture, grey, factor):
             hog = self._hog_box(grey, rect)
             box = rect if hog is None else hog[0]
             sure = face.score >= FIND_SURE
@@ -223,6 +219,31 @@ class FaceEngine:
                 hog is not None and (hog[1] >= self.min_score or self._confirmed(colour, box))
             ):
                 found.append((box, face.score))
+        return found
+
+    def _finder_faces(
+        self, picture: np.ndarray, grey: Image.Image, factor: float
+    ) -> list[tuple[Detection, dlib.rectangle]]:
+        """YuNet's faces of the photo (`picture` is it scaled by `factor`), each with its box in
+        the photo. A grainy photo gets a second look at half that size: averaging the grain away
+        shows YuNet night faces it misses at full size (as HOG's second look smooths first)."""
+        assert self._finder is not None
+        looks = [(picture, factor)]
+        if grain(_at_information_scale(grey)) > NOISY_PHOTO:
+            half = Image.fromarray(picture).reduce(2)
+            looks.append((np.asarray(half), factor * half.width / picture.shape[1]))
+        width, height = grey.size
+        seen = [
+            (face, _scaled_rect(rect, 1 / scale, width, height))
+            for look, scale in looks
+            for face in self._finder.detect(look, min_score=FIND_MIN_SCORE)
+            if (rect := _box_from_landmarks(face.landmarks)).width() * factor / scale
+            >= FIND_MIN_WIDTH
+        ]
+        found: list[tuple[Detection, dlib.rectangle]] = []
+        for face, rect in sorted(seen, key=lambda f: -f[0].score):  # a face seen twice: the surer
+            if not any(_same_face(rect, kept) for _, kept in found):
+                found.append((face, rect))
         return found
 
     def _hog_box(self, grey: Image.Image, rect: dlib.rectangle) -> Detected | None:

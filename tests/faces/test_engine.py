@@ -15,6 +15,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from service.faces.decision import DecisionRule
 from service.faces.engine import (
+    FIND_MIN_SCORE,
+    FIND_SURE,
     INFORMATION_SIDE,
     NOISY_PHOTO,
     UNSURE_FLOOR,
@@ -171,14 +173,14 @@ def test_it_tells_the_owner_why_a_reference_is_too_poor(engine, faces_dir: Path)
     assert engine.reference(_jpeg(photo), strict=True)[1].encoding.shape == (128,)
 
 
-def _night_shot(faces_dir: Path) -> bytes:
+def _night_shot(faces_dir: Path, noise: float = 12) -> bytes:
     """A 1080 px post with one small face, taken in a dark room: dim, warm and grainy."""
     face = Image.open(faces_dir / "dev/obama/obama.jpg").convert("RGB")
     face = face.resize((170, round(face.height * 170 / face.width)))
     canvas = Image.new("RGB", (1080, 1080), (90, 80, 70))
     canvas.paste(face, (300, 300))
     dim = np.asarray(ImageEnhance.Brightness(canvas).enhance(0.25), dtype=np.float32)
-    grainy = dim + np.random.default_rng(0).normal(0, 12, dim.shape)
+    grainy = dim + np.random.default_rng(0).normal(0, noise, dim.shape)
     out = BytesIO()
     Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
     return out.getvalue()
@@ -192,6 +194,21 @@ def test_it_takes_a_second_look_at_a_grainy_photo(engine, faces_dir: Path) -> No
     assert engine._detect(night.rgb, second_look=False, confirm=False) == []  # grain hides it
     [(box, _)] = engine._detect(night.rgb)
     assert 300 <= box.left() < box.right() <= 470 and 300 <= box.top() < box.bottom() <= 512
+
+
+def test_yunet_looks_at_a_grainy_photo_again_at_half_size(engine, faces_dir: Path) -> None:
+    # Darker grain than above: at full size YuNet barely sees the face; halving the photo
+    # averages the grain away and it is sure of it (platform set: two night faces more).
+    night = decode_photo(_night_shot(faces_dir, noise=24), max_side=INFORMATION_SIDE)
+    assert grain(Image.fromarray(night.rgb).convert("L")) > NOISY_PHOTO
+    assert engine._finder.detect(night.rgb, min_score=FIND_MIN_SCORE) == []
+    [(box, score)] = engine._found(night.rgb)
+    assert score >= FIND_SURE
+    assert 300 <= box.left() < box.right() <= 470 and 300 <= box.top() < box.bottom() <= 512
+    # A clean photo gets one look: the same face, not grainy, is found at full size alone.
+    clean = decode_photo(_night_shot(faces_dir, noise=0), max_side=INFORMATION_SIDE)
+    assert grain(Image.fromarray(clean.rgb).convert("L")) <= NOISY_PHOTO
+    assert engine._finder.detect(clean.rgb, min_score=FIND_MIN_SCORE) != []
 
 
 def test_a_large_photos_fine_grain_is_judged_at_the_scale_the_detector_sees(
