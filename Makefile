@@ -23,7 +23,7 @@ lint: sync
 bench: sync
 	$(UV) run python tests/bench/engine_bench.py
 	$(UV) run python tests/bench/matching_bench.py
-	$(UV) run python tests/bench/family_bench.py
+	$(UV) run python tests/bench/rule_replay.py --alone
 	$(UV) run python tests/bench/decision_bench.py
 	$(UV) run python tests/bench/service_bench.py
 	$(UV) run python tests/bench/upload_bench.py

@@ -62,7 +62,11 @@ UNSURE_ASKED = 3
 # face_recognition CLI runs the same pass, so the engine could not get far ahead of it. YuNet (a
 # 56-thousand-weight network) finds faces from about 10 px up without upsampling, in a fifth of
 # HOG's time, and misses fewer of the blurred, dark and turned faces. It looks at a photo of at
-# most FIND_SIDE px on its long side.
+# most FIND_SIDE px on its long side, and a grainy one (NOISY_PHOTO) again at half that size:
+# grain hides a night face from it as from HOG, and halving averages the grain away (platform
+# set: 2 owner faces more, diverse 1; "A second look at a grainy photo"). A lower score than
+# FIND_MIN_SCORE finds one tilted night face more, which the second look finds too, and changes
+# the cohort enough to lose one elsewhere.
 FIND_SIDE = 2048
 FIND_MIN_SCORE = 0.5
 # A face HOG does not see in its box (below) at its floor (detector_min_score) is kept only if

@@ -1,6 +1,10 @@
 """Each owner alone, families of 2-4, or every owner at once: the same faces decided with
 different galleries, to show what deciding a family circle's members together costs or gains.
 
+It replays recall_audit.py's faces, found by HOG's whole-photo pass (the engine until stop 32).
+For the shipped engine's faces, each owner alone against all together is
+`rule_replay.py --alone`, which `make bench` runs.
+
 Run: uv run python tests/bench/family_bench.py [platform diverse] [--draws 3] [--workers 2]
 (seconds: it replays decide() on recall_audit.py's cache in .bench/<set>/audit/; on a fresh clone
 the first run builds that cache, about 15 min on 2 cores).
