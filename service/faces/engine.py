@@ -208,12 +208,12 @@ class FaceEngine:
         assert self._finder is not None
         height, width = rgb.shape[:2]
         factor = min(1.0, FIND_SIDE / max(width, height))
+        colour = Image.fromarray(rgb)
+        grey = colour.convert("L")
         picture = rgb
         if factor < 1:
             size = (round(width * factor), round(height * factor))
-            picture = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-        colour = Image.fromarray(rgb)
-        grey = colour.convert("L")
+            picture = np.asarray(colour.resize(size, Image.Resampling.BILINEAR))
         found = []
         for face, rect in self._finder_faces(picture, grey, factor):
             hog = self._hog_box(grey, rect)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 from collections import Counter
@@ -37,7 +38,8 @@ from platform_set import PROJECT_ROOT, add_sets_argument, build, chosen_sets
 from service.faces.decision import DecisionRule
 from service.faces.matching import Gallery, Thresholds
 from service.faces.references import encode_references
-from service.faces.scanner import FoundFace, Scanner
+from service.faces.scanner import FoundFace, PhotoScan, Scanner
+from service.ingest.items import PhotoItem
 from service.ingest.sources import iter_photos
 from service.scan_command import ScanReport
 
@@ -111,10 +113,16 @@ def decided(faces: dict, rule: DecisionRule, people: list[str] | None = None) ->
     encodings = faces["encodings"]
     distances = gallery.distances(encodings)
     report = ScanReport()
-    for i, code in enumerate(encodings):
-        report._where.append((faces["photos"][i], faces["boxes"][i]))
-        report._faces.append(FoundFace(tuple(faces["boxes"][i]), code, distances[i]))
-        report._prints.append(faces["prints"][i].tobytes() if faces["prints"][i].any() else None)
+    # The faces, a photo at a time, through the scan command's own bookkeeping (ScanReport.add).
+    rows = range(len(encodings))
+    for photo, group in itertools.groupby(rows, key=lambda i: faces["photos"][i]):
+        at = list(group)
+        found = tuple(FoundFace(tuple(faces["boxes"][i]), encodings[i], distances[i]) for i in at)
+        fingerprint = faces["prints"][at[0]]  # all zeros: the scan had none
+        scan = PhotoScan(
+            faces=found, fingerprint=fingerprint.tobytes() if fingerprint.any() else b""
+        )
+        report.add(PhotoItem(photo, read=bytes), scan)
     report.decide(gallery, rule)
     return report.as_json()
 
