@@ -348,7 +348,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument(
         "--encoder",
-        choices=("sface", "dlib"),
+        choices=(ENGINE_ENCODER, "dlib"),
         default=ENGINE_ENCODER,
         help="dlib: the figures of the encoder SFace replaced, for comparison (not written)",
     )

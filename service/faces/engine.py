@@ -17,13 +17,13 @@ from PIL import Image, ImageFilter
 from service.faces.cnn_detector import CnnFaceDetector
 from service.faces.encoder import face_chips
 from service.faces.images import DecodedPhoto, decode_photo
+from service.faces.mesh import FaceMesh
 from service.faces.modelfiles import ModelFiles
 from service.faces.sface import (
     CHIP_SIDE,
     ON_DLIB_SCALE,
     SFaceEncoder,
     aligned_face,
-    face_at,
     landmark_points,
 )
 from service.faces.yunet import Detection, YuNetDetector
@@ -124,10 +124,12 @@ class FaceEngine:
         engine did until stop 32; the bench's audit replays that engine)."""
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
-        # SFace, on faces aligned by the five landmarks. It replaced dlib's ResNet, which took
-        # look-alike strangers for owners far more often, most of all East Asian ones
+        # SFace, on faces aligned by the eye centres, nose tip and mouth corners that MediaPipe's
+        # face mesh places, starting from dlib's five landmarks. It replaced dlib's ResNet, which
+        # took look-alike strangers for owners far more often, most of all East Asian ones
         # (models/MODEL_CARD.md, "What it is").
         self._encoder = SFaceEncoder(models.face_encoder)
+        self._mesh = FaceMesh(models.face_mesh)
         self._cnn_file = models.face_detector
         self._finder = YuNetDetector(models.face_finder) if finder == "yunet" else None
         self.min_score = min_score
@@ -154,16 +156,38 @@ class FaceEngine:
     def encoding_at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
         """The encoding of the face at `box` (top, right, bottom, left in the original photo, as
         `Face.box` gives it): for a face the service kept a picture of, encoded again."""
-        return self._embedded(face_at(photo, box, self._landmarks)[None])[0]
+        return self._embedded(self.aligned_at(photo, box)[None])[0]
+
+    def aligned_at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The face at `box` (as in `encoding_at`), aligned as SFace takes it: (112, 112, 3)."""
+        top, right, bottom, left = (round(v * photo.scale) for v in box)
+        shape = self._landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
+        return self._aligned(photo.rgb, [shape])[0]
 
     def _encode(self, photo: DecodedPhoto, shapes: list[dlib.full_object_detection]) -> np.ndarray:
         return self._embedded(self._aligned(photo.rgb, shapes))
 
     def _aligned(self, rgb: np.ndarray, shapes: list[dlib.full_object_detection]) -> np.ndarray:
-        """The faces at these landmarks, aligned as SFace takes them: (N, 112, 112, 3)."""
+        """The faces at these landmarks, aligned as SFace takes them: (N, 112, 112, 3).
+
+        dlib's five landmarks (the eyes' corners, the base of the nose) are not the points SFace
+        was trained to be aligned by; aligned by them, it took two look-alike strangers of the
+        bench for one person. They tell the face mesh where the face is and how its eyes' line
+        is turned, and the mesh places SFace's own five points (models/EXPERIMENTS.md, "Aligned
+        as SFace was trained")."""
         if not shapes:
             return np.empty((0, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
-        return np.stack([aligned_face(rgb, landmark_points(shape)) for shape in shapes])
+        return np.stack([aligned_face(rgb, self._five(rgb, shape)) for shape in shapes])
+
+    def _five(self, rgb: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
+        """SFace's five points of the face at dlib's landmarks `shape`, placed by the mesh."""
+        points = landmark_points(shape)
+        # The 5-point model: corners of one eye (0, 1), of the other (2, 3), and the nose (4).
+        left_eye, right_eye = sorted((points[0:2].mean(0), points[2:4].mean(0)), key=lambda p: p[0])
+        dx, dy = right_eye - left_eye
+        rect = shape.rect
+        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        return self._mesh.five(rgb, box, roll=float(np.arctan2(dy, dx)))
 
     def _embedded(self, aligned: np.ndarray) -> np.ndarray:
         """SFace's embeddings of aligned faces, on dlib's distance scale (so the rule's settings,

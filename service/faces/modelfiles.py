@@ -22,6 +22,7 @@ class ModelFiles:
     face_encoder: Path  # SFace's network (service/faces/sface.py)
     face_detector: Path  # the CNN detector's network (the HOG detector is compiled into dlib)
     face_finder: Path  # YuNet's network (service/faces/yunet.py), which finds a scan's faces
+    face_mesh: Path  # MediaPipe's face mesh (service/faces/mesh.py), which aligns faces for SFace
     # dlib's ResNet encoder, the engine's until SFace replaced it: the engine does not load it,
     # models/calibrate.py --encoder dlib and the bench's comparisons do.
     dlib_encoder: Path
@@ -63,20 +64,27 @@ def verified_model_files(manifest: Path = MODELS_DIR / "manifest.json") -> Model
     finder = listed["finder"]
     yunet = package_models_dir(finder["package"]) / finder["name"]
     _check(yunet, finder, manifest, finder["package"])
+    mesh = listed["mesh"]
+    _check(MODELS_DIR / mesh["name"], mesh, manifest, None)
     return ModelFiles(
         shape_predictor=folder / "shape_predictor_5_face_landmarks.dat",
         face_encoder=sface,
         face_detector=folder / "mmod_human_face_detector.dat",
         face_finder=yunet,
+        face_mesh=MODELS_DIR / mesh["name"],
         dlib_encoder=folder / "dlib_face_recognition_resnet_model_v1.dat",
     )
 
 
-def _check(path: Path, entry: dict, manifest: Path, package: str) -> None:
+def _check(path: Path, entry: dict, manifest: Path, package: str | None) -> None:
+    """`package` is the installed package the file comes with; None for a file committed in
+    models/."""
+    remedy = "reinstall with `uv sync`" if package else "restore it with `git checkout models/`"
     if not path.is_file():
-        raise ModelFilesError(f"model file {path} is missing; reinstall with `uv sync`")
+        raise ModelFilesError(f"model file {path} is missing; {remedy}")
     if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
+        changed = f"the {package} package changed" if package else "the file was changed"
         raise ModelFilesError(
             f"model file {path} differs from {manifest} (size or sha256): "
-            f"the {package} package changed; recalibrate before trusting matches"
+            f"{changed}; recalibrate before trusting matches"
         )

@@ -1,4 +1,4 @@
-"""OpenCV Zoo's SFace face encoder, run with ONNX Runtime on faces aligned by dlib's 5 landmarks.
+"""OpenCV Zoo's SFace face encoder, run with ONNX Runtime on faces aligned by its five points.
 
 The engine's encoder (service/faces/engine.py). It replaced dlib's ResNet, which took look-alike
 strangers for an owner far more often, in every demographic group and most of all among East
@@ -18,25 +18,26 @@ import onnx
 from onnx import helper
 from PIL import Image
 
-from service.faces.images import DecodedPhoto
 from service.faces.onnxrun import one_core_session
 
 CHIP_SIDE = 112
-# Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
-# sit in SFace's 112 px face. SFace was trained on faces aligned by five other points (eye
-# centres, nose tip, mouth corners), which only dlib's 68-point model finds, and that model's
-# training set (iBUG 300-W) excludes commercial use. These are the mean places dlib's own five
-# points take when calib/'s 202 faces are aligned by SFace's points: aligned by them, SFace tells
-# people apart as well on calib/ and finds more of the owners on the bench sets, for a few more
-# strangers on the 12 MP export draws (models/EXPERIMENTS.md, "SFace").
+# Where SFace's five points (the eye on the picture's left, the other eye, the nose tip, the
+# mouth corners) sit in its 112 px face: the template SFace (and ArcFace before it) was trained
+# on. The engine finds them with MediaPipe's face mesh (service/faces/mesh.py).
 TEMPLATE = np.array(
-    [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ]
 )
 
 # SFace's distances, times this, are on the scale of dlib's: each encoder accepts 95% of calib/'s
-# genuine pairs within its own distance, 0.551 for dlib's and 1.035 for SFace's (aligned by the
-# five points), so at that operating point every setting read off dlib's distances keeps its
-# meaning (models/EXPERIMENTS.md, "SFace").
+# genuine pairs within its own distance, 0.551 for dlib's and 1.035 for SFace's (aligned by dlib's
+# five points, as until stop 34; aligned by the mesh's points, 1.031), so at that operating point
+# every setting read off dlib's distances keeps its meaning (models/EXPERIMENTS.md, "SFace").
 ON_DLIB_SCALE = 0.551 / 1.035
 
 
@@ -68,16 +69,6 @@ def aligned_face(
 
 def landmark_points(shape: dlib.full_object_detection) -> np.ndarray:
     return np.array([(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)], float)
-
-
-def face_at(
-    photo: DecodedPhoto, box: tuple[int, int, int, int], landmarks: dlib.shape_predictor
-) -> np.ndarray:
-    """The aligned 112 px face at `box` (top, right, bottom, left in the original photo, as
-    `engine.Face` gives it), by the five landmarks `landmarks` finds there."""
-    top, right, bottom, left = (round(v * photo.scale) for v in box)
-    shape = landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
-    return aligned_face(photo.rgb, landmark_points(shape))
 
 
 class SFaceEncoder:

@@ -15,10 +15,10 @@ That file's weights carry no licence from their authors, so it stays a probe's
 (models/EXPERIMENTS.md, "Where MobileFaceNet.tflite comes from").
 
 The sets' faces come from recall_audit.py's caches (built on first use). Every face is aligned
-again for the second encoder onto a 112 px template: by dlib's five landmarks, the engine's own
-(`--points 5`, the default; `sface.TEMPLATE`), or by the eye centres, nose tip and mouth corners
-of dlib's 68-point model onto ArcFace's template (`--points 68`); fed as the network's
-convention asks (SecondEncoder), embedding scaled to length 1.
+again for the second encoder onto a 112 px template: by dlib's five landmarks (`--points 5`, the
+default; `DLIB_FIVE_TEMPLATE`, the engine's alignment until stop 34), or by the eye centres, nose
+tip and mouth corners of dlib's 68-point model onto ArcFace's template (`--points 68`); fed as
+the network's convention asks (SecondEncoder), embedding scaled to length 1.
 
 Two tables (models/EXPERIMENTS.md, "A second encoder" and "SFace"):
 - calib/'s photos pair by pair: AUC, and false matches (overall and within each demographic group)
@@ -54,16 +54,14 @@ from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
-from service.faces.sface import SFaceEncoder, aligned_face, face_at, landmark_points
+from service.faces.sface import TEMPLATE as ARCFACE_TEMPLATE  # ArcFace's points, SFace's too
+from service.faces.sface import SFaceEncoder, aligned_face, landmark_points
 
-ARCFACE_TEMPLATE = np.array(  # ArcFace's five points in a 112 px face
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ]
+# Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
+# sit, on average, when calib/'s faces are aligned by SFace's own points: the engine aligned
+# faces by them until stop 34 (models/EXPERIMENTS.md, "SFace").
+DLIB_FIVE_TEMPLATE = np.array(
+    [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
 )
 GENUINE_SHARE = 0.95  # each encoder's operating point: the distance accepting 95% of genuine pairs
 WEIGHTS = (0.0, 0.5, 1.0)
@@ -104,8 +102,8 @@ class SecondEncoder:
 class Aligner:
     """dlib's detector and landmarks, and the similarity transform onto a 112 px template.
 
-    `points` 5: dlib's five landmarks (the engine's own) onto the template `sface.TEMPLATE`
-    places them at; 68: the eye centres, nose tip and mouth corners from dlib's 68-point model
+    `points` 5: dlib's five landmarks onto DLIB_FIVE_TEMPLATE (the engine's alignment until stop
+    34); 68: the eye centres, nose tip and mouth corners from dlib's 68-point model
     (trained on iBUG 300-W, which excludes commercial use) onto ArcFace's template.
     """
 
@@ -123,10 +121,10 @@ class Aligner:
     def at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
         """The face at `box` (top, right, bottom, left in the original photo, as the engine and
         the audit give it), aligned."""
-        if self.points == 5:
-            return face_at(photo, box, self._landmarks)
         top, right, bottom, left = (round(v * photo.scale) for v in box)
         p = landmark_points(self._landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom)))
+        if self.points == 5:
+            return aligned_face(photo.rgb, p, DLIB_FIVE_TEMPLATE)
         five = np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
         return aligned_face(photo.rgb, five, ARCFACE_TEMPLATE)
 

@@ -1,17 +1,16 @@
-"""The engine's encoder, SFace, on real photos: aligned by dlib's five landmarks, then embedded."""
+"""The engine's encoder, SFace, on real photos: aligned by the face mesh's points, then embedded."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import dlib
 import numpy as np
 import onnxruntime
 import pytest
 
 from service.faces.modelfiles import verified_model_files
-from service.faces.sface import CHIP_SIDE, TEMPLATE, SFaceEncoder, face_at, similarity
+from service.faces.sface import CHIP_SIDE, TEMPLATE, SFaceEncoder, similarity
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +20,9 @@ def sface() -> SFaceEncoder:
 
 @pytest.fixture(scope="module")
 def embed(engine, sface: SFaceEncoder):  # type: ignore[no-untyped-def]
-    landmarks = dlib.shape_predictor(str(verified_model_files().shape_predictor))
-
     def embed(path: Path) -> np.ndarray:
         photo, face = engine.reference(path.read_bytes())
-        chip = face_at(photo, face.box, landmarks)
+        chip = engine.aligned_at(photo, face.box)
         assert chip.shape == (CHIP_SIDE, CHIP_SIDE, 3)
         return sface.encode(chip[None])[0]
 
@@ -63,12 +60,11 @@ def test_the_rewritten_graph_gives_the_files_own_embeddings(
         i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
         for i in declared
     }
-    landmarks = dlib.shape_predictor(str(verified_model_files().shape_predictor))
     noise = np.random.default_rng(8).integers(0, 256, (CHIP_SIDE, CHIP_SIDE, 3), dtype=np.uint8)
     chips = [noise]
     for path in (faces_dir / "dev/obama/obama.jpg", faces_dir / "dev/biden/biden.jpg"):
         photo, face = engine.reference(path.read_bytes())
-        chips.append(face_at(photo, face.box, landmarks))
+        chips.append(engine.aligned_at(photo, face.box))
     for chip in chips:
         x = np.ascontiguousarray(chip[None].astype(np.float32).transpose(0, 3, 1, 2))
         row = as_is.run(None, {picture.name: x, **unread})[0].reshape(-1)
