@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from PIL import Image
+
+from service.faces.sface import warped
 
 SIDE = 192  # the network's picture
 # MediaPipe crops a face's box widened by this much (its face_landmark_front graph: 1.5).
@@ -73,10 +74,7 @@ class FaceMesh:
         c, s = np.cos(roll), np.sin(roll)
         to_photo = np.array([[c, -s], [s, c]]) * (size * ROI_SCALE / SIDE)
         shift = centre - to_photo @ np.array([SIDE / 2, SIDE / 2])
-        coeffs = (*to_photo[0], shift[0], *to_photo[1], shift[1])
-        picture = Image.fromarray(rgb).transform(
-            (SIDE, SIDE), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
-        )
+        picture = warped(rgb, to_photo, shift, SIDE)
         x = np.asarray(picture, np.float32)[None] / 255.0  # the network reads RGB in [0, 1]
         self._net.set_tensor(self._input, x)
         self._net.invoke()

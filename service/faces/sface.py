@@ -36,7 +36,7 @@ TEMPLATE = np.array(
 
 # SFace's distances, times this, are on the scale of dlib's: each encoder accepts 95% of calib/'s
 # genuine pairs within its own distance, 0.551 for dlib's and 1.035 for SFace's (aligned by dlib's
-# five points, as until stop 34; aligned by the mesh's points, 1.031), so at that operating point
+# five points, as until stop 34; aligned by the mesh's points, 1.03), so at that operating point
 # every setting read off dlib's distances keeps its meaning (models/EXPERIMENTS.md, "SFace").
 ON_DLIB_SCALE = 0.551 / 1.035
 
@@ -59,12 +59,25 @@ def aligned_face(
     """The 112 px face whose landmarks `points` (x, y in `rgb`) land on `template`."""
     a, t = similarity(points, template)
     inv = np.linalg.inv(a)
-    shift = -inv @ t
-    coeffs = (inv[0, 0], inv[0, 1], shift[0], inv[1, 0], inv[1, 1], shift[1])
-    face = Image.fromarray(rgb).transform(
-        (CHIP_SIDE, CHIP_SIDE), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
+    return np.asarray(warped(rgb, inv, -inv @ t, CHIP_SIDE))
+
+
+def warped(rgb: np.ndarray, to_photo: np.ndarray, shift: np.ndarray, side: int) -> Image.Image:
+    """The `side` px square picture whose point p is the photo's point to_photo @ p + shift,
+    sampled bilinearly (black outside the photo). Only the part of the photo it covers is handed
+    to Pillow: a whole 2048 px photo copied for each face cost more than the warp."""
+    height, width = rgb.shape[:2]
+    corners = np.array([[0, 0], [side, 0], [0, side], [side, side]]) @ to_photo.T + shift
+    # Two pixels more on each side: bilinear sampling reads the neighbours of every point.
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, (width, height))
+    if x1 <= x0 or y1 <= y0:
+        return Image.new("RGB", (side, side))
+    x, y = shift - (x0, y0)
+    coeffs = (*to_photo[0], x, *to_photo[1], y)
+    return Image.fromarray(rgb[y0:y1, x0:x1]).transform(
+        (side, side), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
     )
-    return np.asarray(face)
 
 
 def landmark_points(shape: dlib.full_object_detection) -> np.ndarray:
