@@ -50,7 +50,7 @@ class DecisionRule:
     (`decision`, written by models/calibrate.py) is what the service and the scan command read."""
 
     possible: float = 0.6
-    strong: float = 0.52
+    strong: float = 0.53
     # A face's distance to a person: to their "nearest" reference, or the "mean" over them. With
     # two or three references the mean is steadier than the nearest, which one lucky reference
     # decides; the bands above apply to it.

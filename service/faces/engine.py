@@ -21,6 +21,7 @@ from service.faces.mesh import FaceMesh
 from service.faces.modelfiles import ModelFiles
 from service.faces.sface import (
     CHIP_SIDE,
+    DLIB_FIVE,
     ON_DLIB_SCALE,
     SFaceEncoder,
     aligned_face,
@@ -124,9 +125,9 @@ class FaceEngine:
         engine did until stop 32; the bench's audit replays that engine)."""
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(models.shape_predictor))
-        # SFace, on faces aligned by the eye centres, nose tip and mouth corners that MediaPipe's
-        # face mesh places, starting from dlib's five landmarks. It replaced dlib's ResNet, which
-        # took look-alike strangers for owners far more often, most of all East Asian ones
+        # SFace, on each face aligned two ways: by dlib's five landmarks, and by the eye centres,
+        # nose tip and mouth corners that MediaPipe's face mesh places. It replaced dlib's ResNet,
+        # which took look-alike strangers for owners far more often, most of all East Asian ones
         # (models/MODEL_CARD.md, "What it is").
         self._encoder = SFaceEncoder(models.face_encoder)
         self._mesh = FaceMesh(models.face_mesh)
@@ -159,7 +160,8 @@ class FaceEngine:
         return self._embedded(self.aligned_at(photo, box)[None])[0]
 
     def aligned_at(self, photo: DecodedPhoto, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The face at `box` (as in `encoding_at`), aligned as SFace takes it: (112, 112, 3)."""
+        """The face at `box` (as in `encoding_at`), aligned both ways SFace is given it:
+        (2, 112, 112, 3), as `_aligned`."""
         top, right, bottom, left = (round(v * photo.scale) for v in box)
         shape = self._landmarks(photo.rgb, dlib.rectangle(left, top, right, bottom))
         return self._aligned(photo.rgb, [shape])[0]
@@ -168,16 +170,24 @@ class FaceEngine:
         return self._embedded(self._aligned(photo.rgb, shapes))
 
     def _aligned(self, rgb: np.ndarray, shapes: list[dlib.full_object_detection]) -> np.ndarray:
-        """The faces at these landmarks, aligned as SFace takes them: (N, 112, 112, 3).
+        """The faces at these landmarks, each aligned two ways for SFace: (N, 2, 112, 112, 3).
 
-        dlib's five landmarks (the eyes' corners, the base of the nose) are not the points SFace
-        was trained to be aligned by; aligned by them, it took two look-alike strangers of the
-        bench for one person. They tell the face mesh where the face is and how its eyes' line
-        is turned, and the mesh places SFace's own five points (models/EXPERIMENTS.md, "Aligned
-        as SFace was trained")."""
+        By dlib's five landmarks (the eyes' corners, the base of the nose), onto where they sit in
+        SFace's face; and by SFace's own five points (eye centres, nose tip, mouth corners), which
+        the face mesh places, starting from dlib's. Each alignment alone took look-alike strangers
+        of the bench for one person that the mean of the two embeddings tells apart
+        (models/EXPERIMENTS.md, "Aligned as SFace was trained")."""
         if not shapes:
-            return np.empty((0, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
-        return np.stack([aligned_face(rgb, self._five(rgb, shape)) for shape in shapes])
+            return np.empty((0, 2, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
+        return np.stack(
+            [
+                (
+                    aligned_face(rgb, landmark_points(shape), DLIB_FIVE),
+                    aligned_face(rgb, self._five(rgb, shape)),
+                )
+                for shape in shapes
+            ]
+        )
 
     def _five(self, rgb: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
         """SFace's five points of the face at dlib's landmarks `shape`, placed by the mesh."""
@@ -190,11 +200,14 @@ class FaceEngine:
         return self._mesh.five(rgb, box, roll=float(np.arctan2(dy, dx)))
 
     def _embedded(self, aligned: np.ndarray) -> np.ndarray:
-        """SFace's embeddings of aligned faces, on dlib's distance scale (so the rule's settings,
+        """The faces' encodings from their two alignments (`_aligned`): the mean of SFace's two
+        embeddings, scaled to length 1, then onto dlib's distance scale (so the rule's settings,
         read in that scale, keep their meaning; sface.ON_DLIB_SCALE)."""
         if not len(aligned):
             return np.empty((0, 128))
-        return self._encoder.encode(aligned).astype(np.float64) * ON_DLIB_SCALE
+        both = self._encoder.encode(aligned.reshape(-1, *aligned.shape[2:])).astype(np.float64)
+        mean = both.reshape(len(aligned), 2, -1).sum(axis=1)
+        return mean / np.linalg.norm(mean, axis=1, keepdims=True) * ON_DLIB_SCALE
 
     def reference(self, data: bytes, *, strict: bool = False) -> tuple[DecodedPhoto, Face]:
         """The one face of a reference photo, encoded as any face is.

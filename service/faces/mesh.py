@@ -1,12 +1,13 @@
 """MediaPipe's face mesh, for the five points SFace was trained to be aligned by.
 
 SFace was trained on faces aligned by the eye centres, the tip of the nose and the mouth corners.
-dlib's 5-point model finds the eyes' corners and the base of the nose instead, and aligned by
-those (sface.TEMPLATE, the engine until stop 34) SFace took two look-alike strangers of the bench
-for one person (models/EXPERIMENTS.md, "Aligned as SFace was trained"). dlib's 68-point model
-finds the right points, but its training set (iBUG 300-W) rules out commercial use, which the
-project's licence (AGPL) cannot carry. MediaPipe's face mesh (Google, Apache-2.0) finds 468
-points of a face, these five among them, from a 192 px picture of it.
+dlib's 5-point model finds the eyes' corners and the base of the nose instead; aligned by those
+alone (the engine until stop 33), SFace took a look-alike stranger of the bench for an owner on
+every export draw that enrolled her. The engine now embeds each face aligned both ways and
+averages the two (engine.FaceEngine._aligned; models/EXPERIMENTS.md, "Aligned as SFace was
+trained"). dlib's 68-point model finds SFace's points, but its training set (iBUG 300-W) rules
+out commercial use, which the project's licence (AGPL) cannot carry. MediaPipe's face mesh
+(Google, Apache-2.0) finds 468 points of a face, these five among them, from a 192 px picture.
 
 The network is `mediapipe/modules/face_landmark/face_landmark.tflite` of the mediapipe 0.10.14
 wheel, committed under `models/` (MediaPipe itself, with the JAX and OpenCV it asks for, is not

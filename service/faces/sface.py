@@ -33,12 +33,19 @@ TEMPLATE = np.array(
         [70.7299, 92.2041],
     ]
 )
+# Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose) sit,
+# on average, when calib/'s faces are aligned by SFace's own points onto TEMPLATE.
+DLIB_FIVE = np.array(
+    [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
+)
 
-# SFace's distances, times this, are on the scale of dlib's: each encoder accepts 95% of calib/'s
-# genuine pairs within its own distance, 0.551 for dlib's and 1.035 for SFace's (aligned by dlib's
-# five points, as until stop 34; aligned by the mesh's points, 1.03), so at that operating point
-# every setting read off dlib's distances keeps its meaning (models/EXPERIMENTS.md, "SFace").
-ON_DLIB_SCALE = 0.551 / 1.035
+# The engine's encoding of a face is the mean of SFace's embeddings of it aligned both ways (by
+# the mesh's points onto TEMPLATE, by dlib's onto DLIB_FIVE), scaled to length 1. Times this, its
+# distances are on the scale of dlib's encoder: each accepts 95% of calib/'s genuine pairs within
+# its own distance, 0.551 for dlib's and 1.014 for the mean (SFace aligned by dlib's points alone,
+# the engine until stop 33: 1.035), so at that operating point every setting read off dlib's
+# distances keeps its meaning (models/EXPERIMENTS.md, "SFace"; "Aligned as SFace was trained").
+ON_DLIB_SCALE = 0.551 / 1.014
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ That file's weights carry no licence from their authors, so it stays a probe's
 
 The sets' faces come from recall_audit.py's caches (built on first use). Every face is aligned
 again for the second encoder onto a 112 px template: by dlib's five landmarks (`--points 5`, the
-default; `DLIB_FIVE_TEMPLATE`, the engine's alignment until stop 34), or by the eye centres, nose
+default; `sface.DLIB_FIVE`; the engine's only alignment until stop 34), or by the eye centres, nose
 tip and mouth corners of dlib's 68-point model onto ArcFace's template (`--points 68`); fed as
 the network's convention asks (SecondEncoder), embedding scaled to length 1.
 
@@ -54,15 +54,10 @@ from service.faces.engine import INFORMATION_SIDE, FaceEngine
 from service.faces.images import DecodedPhoto, decode_photo
 from service.faces.matching import Thresholds
 from service.faces.modelfiles import verified_model_files
+from service.faces.sface import DLIB_FIVE as DLIB_FIVE_TEMPLATE
 from service.faces.sface import TEMPLATE as ARCFACE_TEMPLATE  # ArcFace's points, SFace's too
 from service.faces.sface import SFaceEncoder, aligned_face, landmark_points
 
-# Where dlib's five landmarks (outer and inner corner of each eye, then the base of the nose)
-# sit, on average, when calib/'s faces are aligned by SFace's own points: the engine aligned
-# faces by them until stop 34 (models/EXPERIMENTS.md, "SFace").
-DLIB_FIVE_TEMPLATE = np.array(
-    [[80.73, 52.53], [66.69, 53.38], [31.38, 52.82], [45.31, 53.54], [55.75, 80.12]]
-)
 GENUINE_SHARE = 0.95  # each encoder's operating point: the distance accepting 95% of genuine pairs
 WEIGHTS = (0.0, 0.5, 1.0)
 
@@ -102,8 +97,8 @@ class SecondEncoder:
 class Aligner:
     """dlib's detector and landmarks, and the similarity transform onto a 112 px template.
 
-    `points` 5: dlib's five landmarks onto DLIB_FIVE_TEMPLATE (the engine's alignment until stop
-    34); 68: the eye centres, nose tip and mouth corners from dlib's 68-point model
+    `points` 5: dlib's five landmarks onto sface.DLIB_FIVE (the engine's only alignment until
+    stop 34); 68: the eye centres, nose tip and mouth corners from dlib's 68-point model
     (trained on iBUG 300-W, which excludes commercial use) onto ArcFace's template.
     """
 

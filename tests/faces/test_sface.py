@@ -22,7 +22,7 @@ def sface() -> SFaceEncoder:
 def embed(engine, sface: SFaceEncoder):  # type: ignore[no-untyped-def]
     def embed(path: Path) -> np.ndarray:
         photo, face = engine.reference(path.read_bytes())
-        chip = engine.aligned_at(photo, face.box)
+        chip = engine.aligned_at(photo, face.box)[1]  # by the mesh's points
         assert chip.shape == (CHIP_SIDE, CHIP_SIDE, 3)
         return sface.encode(chip[None])[0]
 
@@ -64,7 +64,7 @@ def test_the_rewritten_graph_gives_the_files_own_embeddings(
     chips = [noise]
     for path in (faces_dir / "dev/obama/obama.jpg", faces_dir / "dev/biden/biden.jpg"):
         photo, face = engine.reference(path.read_bytes())
-        chips.append(engine.aligned_at(photo, face.box))
+        chips.extend(engine.aligned_at(photo, face.box))
     for chip in chips:
         x = np.ascontiguousarray(chip[None].astype(np.float32).transpose(0, 3, 1, 2))
         row = as_is.run(None, {picture.name: x, **unread})[0].reshape(-1)
