@@ -49,7 +49,9 @@ SEED = 20240917
 # a change down). "export-6" was looked at once, at stop 31, after that stop's change was chosen
 # (it showed each owner alone failing on two look-alike pairs); "export-7" was first looked at at
 # stop 32, with the YuNet finder; "export-8" at stop 33, after the grainy photo's second look
-# was chosen (idol_lia's photos proposed for idol_yuna again); "export-9" is not yet looked at.
+# was chosen (idol_lia's photos proposed for idol_yuna again), and again at stop 34, where it
+# turned down the face mesh's alignment alone; "export-9" at stop 34, once, after the mean of two
+# alignments was chosen; "export-10" is not yet looked at.
 SETS = ("platform", "diverse", "export", "export-2")
 CALIB = FACES_DIR / "calib"
 UNLABELED = "unlabeled (dev)"  # people outside calib/ have no observed group
@@ -186,7 +188,7 @@ EXPORT = Recipe(
     same_group_share=0.5,
     phone_export=True,
 )
-DRAWS = tuple(replace(EXPORT, name=f"export-{n}") for n in (2, 3, 4, 5, 6, 7, 8, 9))
+DRAWS = tuple(replace(EXPORT, name=f"export-{n}") for n in (2, 3, 4, 5, 6, 7, 8, 9, 10))
 RECIPES = {r.name: r for r in (PLATFORM, DIVERSE, EXPORT, *DRAWS)}
 
 
