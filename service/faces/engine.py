@@ -174,9 +174,9 @@ class FaceEngine:
 
         By dlib's five landmarks (the eyes' corners, the base of the nose), onto where they sit in
         SFace's face; and by SFace's own five points (eye centres, nose tip, mouth corners), which
-        the face mesh places, starting from dlib's. Each alignment alone took look-alike strangers
-        of the bench for one person that the mean of the two embeddings tells apart
-        (models/EXPERIMENTS.md, "Aligned as SFace was trained")."""
+        the face mesh places, starting from dlib's. The mean of the two embeddings takes fewer
+        look-alike strangers on the bench than either alignment alone (models/EXPERIMENTS.md,
+        "Aligned as SFace was trained")."""
         if not shapes:
             return np.empty((0, 2, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
         return np.stack(
