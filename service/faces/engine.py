@@ -179,23 +179,22 @@ class FaceEngine:
         "Aligned as SFace was trained")."""
         if not shapes:
             return np.empty((0, 2, CHIP_SIDE, CHIP_SIDE, 3), np.uint8)
-        return np.stack(
-            [
+        faces = []
+        for shape in shapes:
+            points = landmark_points(shape)
+            faces.append(
                 (
-                    aligned_face(rgb, landmark_points(shape), DLIB_FIVE),
-                    aligned_face(rgb, self._five(rgb, shape)),
+                    aligned_face(rgb, points, DLIB_FIVE),
+                    aligned_face(rgb, self._five(rgb, shape.rect, points)),
                 )
-                for shape in shapes
-            ]
-        )
+            )
+        return np.stack(faces)
 
-    def _five(self, rgb: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
-        """SFace's five points of the face at dlib's landmarks `shape`, placed by the mesh."""
-        points = landmark_points(shape)
-        # The 5-point model: corners of one eye (0, 1), of the other (2, 3), and the nose (4).
-        left_eye, right_eye = sorted((points[0:2].mean(0), points[2:4].mean(0)), key=lambda p: p[0])
+    def _five(self, rgb: np.ndarray, rect: dlib.rectangle, points: np.ndarray) -> np.ndarray:
+        """SFace's five points of the face in `rect`, placed by the mesh from dlib's five
+        landmarks `points`."""
+        left_eye, right_eye = sorted(_eye_centres(points), key=lambda p: p[0])
         dx, dy = right_eye - left_eye
-        rect = shape.rect
         box = (rect.left(), rect.top(), rect.right(), rect.bottom())
         return self._mesh.five(rgb, box, roll=float(np.arctan2(dy, dx)))
 
@@ -464,15 +463,20 @@ def _check_reference(
     edges -= grey[1:-1, 2:]
     if edges.var() < REFERENCE_MIN_SHARPNESS:
         raise NotOneFace("this photo is blurry around your face; please use a sharper one")
-    # The 5-point model: corners of one eye (0, 1), of the other (2, 3), and the nose (4).
-    points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=np.float64)
-    eyes = (points[0:2].mean(axis=0), points[2:4].mean(axis=0))
+    points = landmark_points(shape)
+    eyes = _eye_centres(points)
     turn = abs(points[4, 0] - (eyes[0][0] + eyes[1][0]) / 2) / np.linalg.norm(eyes[0] - eyes[1])
     if turn > REFERENCE_MAX_TURN:
         raise NotOneFace(
             "your face is turned to the side in this photo; please use one where you look "
             "towards the camera (a slight turn is fine)"
         )
+
+
+def _eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two eye centres from dlib's five landmarks: the 5-point model gives the corners of one
+    eye (0, 1), of the other (2, 3), and the nose (4)."""
+    return points[0:2].mean(axis=0), points[2:4].mean(axis=0)
 
 
 def _scaled_rect(rect: dlib.rectangle, factor: float, width: int, height: int) -> dlib.rectangle:
